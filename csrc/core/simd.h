@@ -1,0 +1,393 @@
+// Portable SIMD layer shared by every activation's math.
+//
+// The math in mathlib.h and activations.h is written once, as templates over a
+// "value type" V. V is either a plain scalar (float / double: CUDA kernels and
+// reference evaluation) or a GCC vector-extension type holding one native CPU
+// register of lanes (SSE2 on the baseline build, AVX2 or AVX-512 on the
+// per-ISA builds). Arithmetic operators work on both; everything that differs
+// between scalars and vectors (selection, bit casts, fused multiply-add,
+// rounding) goes through the helpers below.
+//
+// Everything lives in an inline namespace named after the instruction set the
+// translation unit is compiled for (TA_ISA). The same header is compiled once
+// per ISA, and distinct mangled names keep the linker from merging an AVX-512
+// copy of a helper into the baseline code path.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#include <cstring>
+#define TA_HD __host__ __device__ __forceinline__
+#define TA_DEVICE_CODE 1
+#else
+#define TA_HD inline __attribute__((always_inline))
+#endif
+
+#ifndef TA_ISA
+#define TA_ISA generic
+#endif
+
+#if !defined(TA_DEVICE_CODE) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#endif
+
+#if defined(__FMA__) || defined(TA_DEVICE_CODE) || defined(__aarch64__)
+#define TA_HAS_FMA 1
+#else
+#define TA_HAS_FMA 0
+#endif
+
+namespace ta {
+inline namespace TA_ISA {
+namespace simd {
+
+template <class T> struct int_of;
+template <> struct int_of<float> { using type = int32_t; using utype = uint32_t; };
+template <> struct int_of<double> { using type = int64_t; using utype = uint64_t; };
+
+// ---------------------------------------------------------------- traits ---
+// traits<V>::scalar is the element type, ::ivec the same-width signed integer
+// type (a vector for vector V), ::mask what a comparison of two V returns.
+template <class V, class = void>
+struct traits {
+  using scalar = V;
+  using ivec = typename int_of<V>::type;
+  using mask = bool;
+  static constexpr int lanes = 1;
+  static constexpr bool is_vector = false;
+};
+
+#ifndef TA_DEVICE_CODE
+template <class T, int N>
+struct vec_t {
+  // A dependent vector_size only works on a member typedef, not on an alias
+  // template.
+  typedef T type __attribute__((vector_size(sizeof(T) * N)));
+};
+template <class T, int N>
+using vec = typename vec_t<T, N>::type;
+
+template <class V>
+struct traits<V, std::void_t<decltype(std::declval<V>()[0])>> {
+  using scalar = std::remove_cv_t<std::remove_reference_t<decltype(std::declval<V>()[0])>>;
+  static constexpr int lanes = sizeof(V) / sizeof(scalar);
+  using ivec = vec<typename int_of<scalar>::type, lanes>;
+  using mask = ivec;
+  static constexpr bool is_vector = true;
+};
+
+// Bytes of one native register for the ISA this translation unit targets.
+#if defined(__AVX512F__)
+constexpr int kRegisterBytes = 64;
+#elif defined(__AVX2__)
+constexpr int kRegisterBytes = 32;
+#else
+constexpr int kRegisterBytes = 16;
+#endif
+template <class T>
+using native = vec<T, kRegisterBytes / sizeof(T)>;
+#endif  // !TA_DEVICE_CODE
+
+template <class V> using scalar_t = typename traits<V>::scalar;
+template <class V> using ivec_t = typename traits<V>::ivec;
+template <class V> using mask_t = typename traits<V>::mask;
+
+// ------------------------------------------------------------- creation ---
+template <class V>
+TA_HD V splat(scalar_t<V> s) {
+  if constexpr (traits<V>::is_vector) {
+    // s - 0 is s for every s, signed zeros and NaN payloads included.
+    return s - V{};
+  } else {
+    return s;
+  }
+}
+
+template <class I, class S>
+TA_HD I isplat(S s) {
+  if constexpr (std::is_integral_v<I>) {
+    return static_cast<I>(s);
+  } else {
+    return static_cast<std::remove_reference_t<decltype(std::declval<I>()[0])>>(s) - I{};
+  }
+}
+
+// ------------------------------------------------------------ selection ---
+// where(m, a, b): lane-wise m ? a : b. Scalars on either side broadcast.
+template <class V>
+TA_HD V where(mask_t<V> m, V a, V b) {
+  if constexpr (traits<V>::is_vector) {
+    return m ? a : b;
+  } else {
+    return m ? a : b;
+  }
+}
+template <class V, std::enable_if_t<traits<V>::is_vector, int> = 0>
+TA_HD V where(mask_t<V> m, V a, scalar_t<V> b) { return where<V>(m, a, splat<V>(b)); }
+template <class V, std::enable_if_t<traits<V>::is_vector, int> = 0>
+TA_HD V where(mask_t<V> m, scalar_t<V> a, V b) { return where<V>(m, splat<V>(a), b); }
+
+template <class M>
+TA_HD M mand(M a, M b) {
+  if constexpr (std::is_same_v<M, bool>) return a && b; else return a & b;
+}
+template <class M>
+TA_HD M mor(M a, M b) {
+  if constexpr (std::is_same_v<M, bool>) return a || b; else return a | b;
+}
+template <class M>
+TA_HD M mnot(M a) {
+  if constexpr (std::is_same_v<M, bool>) return !a; else return ~a;
+}
+template <class M>
+TA_HD bool any(M m) {
+  if constexpr (std::is_same_v<M, bool>) {
+    return m;
+  } else {
+    constexpr int n = sizeof(M) / sizeof(m[0]);
+    bool r = false;
+    for (int i = 0; i < n; ++i) r |= (m[i] != 0);
+    return r;
+  }
+}
+template <class M>
+TA_HD bool all(M m) {
+  if constexpr (std::is_same_v<M, bool>) {
+    return m;
+  } else {
+    constexpr int n = sizeof(M) / sizeof(m[0]);
+    bool r = true;
+    for (int i = 0; i < n; ++i) r &= (m[i] != 0);
+    return r;
+  }
+}
+
+// ------------------------------------------------------------ bit casts ---
+template <class To, class From>
+TA_HD To bitcast(From f) {
+  static_assert(sizeof(To) == sizeof(From), "bitcast between types of different size");
+#if defined(TA_DEVICE_CODE)
+  To t;
+  memcpy(&t, &f, sizeof(To));
+  return t;
+#else
+  return __builtin_bit_cast(To, f);
+#endif
+}
+template <class V> TA_HD ivec_t<V> as_int(V v) { return bitcast<ivec_t<V>>(v); }
+template <class V> TA_HD V as_fp(ivec_t<V> i) { return bitcast<V>(i); }
+
+// Float -> integer conversion, truncating toward zero. Lanes must be in range.
+template <class V>
+TA_HD ivec_t<V> to_int(V v) {
+  if constexpr (traits<V>::is_vector) {
+    return __builtin_convertvector(v, ivec_t<V>);
+  } else {
+    return static_cast<ivec_t<V>>(v);
+  }
+}
+template <class V>
+TA_HD V to_fp(ivec_t<V> i) {
+  if constexpr (traits<V>::is_vector) {
+    return __builtin_convertvector(i, V);
+  } else {
+    return static_cast<V>(i);
+  }
+}
+
+// ---------------------------------------------------------- sign and abs ---
+template <class V>
+TA_HD ivec_t<V> sign_mask_bits() {
+  using S = typename int_of<scalar_t<V>>::type;
+  return isplat<ivec_t<V>>(static_cast<S>(static_cast<typename int_of<scalar_t<V>>::utype>(1)
+                                          << (8 * sizeof(S) - 1)));
+}
+template <class V> TA_HD V abs(V x) { return as_fp<V>(as_int(x) & ~sign_mask_bits<V>()); }
+template <class V> TA_HD V sign_bit(V x) { return as_fp<V>(as_int(x) & sign_mask_bits<V>()); }
+// |mag| with the sign of sgn.
+template <class V>
+TA_HD V copysign(V mag, V sgn) {
+  return as_fp<V>((as_int(mag) & ~sign_mask_bits<V>()) | (as_int(sgn) & sign_mask_bits<V>()));
+}
+// x with its sign flipped where sgn is negative (x * sign(sgn) without a multiply).
+template <class V>
+TA_HD V mulsign(V x, V sgn) { return as_fp<V>(as_int(x) ^ (as_int(sgn) & sign_mask_bits<V>())); }
+
+template <class V> TA_HD mask_t<V> isnan(V x) { return x != x; }
+template <class V>
+TA_HD mask_t<V> isinf(V x) {
+  return abs(x) == splat<V>(static_cast<scalar_t<V>>(__builtin_inf()));
+}
+template <class V> TA_HD mask_t<V> isfinite(V x) { return abs(x) < splat<V>(static_cast<scalar_t<V>>(__builtin_inf())); }
+
+// min/max that return NaN when either operand is NaN, as ATen's minimum/maximum.
+template <class V>
+TA_HD V max_nan(V a, V b) { return where<V>(isnan(a), a, where<V>(a > b, a, b)); }
+template <class V>
+TA_HD V min_nan(V a, V b) { return where<V>(isnan(a), a, where<V>(a < b, a, b)); }
+
+// ---------------------------------------------------- fused multiply-add ---
+// fma(a, b, c) = a * b + c with one rounding. On the baseline x86-64 build
+// (no FMA unit) it is emulated exactly; callers that only want speed use
+// madd, which fuses when the hardware can.
+template <class V> TA_HD V fma(V a, V b, V c);
+
+template <class V>
+TA_HD V madd(V a, V b, V c) {
+#if TA_HAS_FMA
+  return fma<V>(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+template <class V, std::enable_if_t<traits<V>::is_vector, int> = 0>
+TA_HD V madd(V a, scalar_t<V> b, V c) { return madd<V>(a, splat<V>(b), c); }
+template <class V, std::enable_if_t<traits<V>::is_vector, int> = 0>
+TA_HD V madd(V a, V b, scalar_t<V> c) { return madd<V>(a, b, splat<V>(c)); }
+template <class V, std::enable_if_t<traits<V>::is_vector, int> = 0>
+TA_HD V madd(V a, scalar_t<V> b, scalar_t<V> c) { return madd<V>(a, splat<V>(b), splat<V>(c)); }
+
+// Exact product: a * b == hi + lo.
+template <class V>
+TA_HD void two_prod(V a, V b, V& hi, V& lo) {
+  hi = a * b;
+#if TA_HAS_FMA
+  lo = fma<V>(a, b, -hi);
+#else
+  // Dekker's splitting; exact barring overflow.
+  using T = scalar_t<V>;
+  const T split = sizeof(T) == 4 ? T(4097.0) : T(134217729.0);
+  V ta = a * split, tb = b * split;
+  V ah = ta - (ta - a), al = a - ah;
+  V bh = tb - (tb - b), bl = b - bh;
+  lo = ((ah * bh - hi) + ah * bl + al * bh) + al * bl;
+#endif
+}
+// Exact sum: a + b == s + e.
+template <class V>
+TA_HD void two_sum(V a, V b, V& s, V& e) {
+  s = a + b;
+  V bb = s - a;
+  e = (a - (s - bb)) + (b - bb);
+}
+// Exact sum when |a| >= |b| (or a == 0).
+template <class V>
+TA_HD void fast_two_sum(V a, V b, V& s, V& e) {
+  s = a + b;
+  e = b - (s - a);
+}
+
+template <class V>
+TA_HD V fma(V a, V b, V c) {
+  if constexpr (!traits<V>::is_vector) {
+#if defined(TA_DEVICE_CODE)
+    return ::fma(a, b, c);
+#else
+    // The float builtin: fma in double and then rounding to float can round twice.
+    if constexpr (sizeof(V) == 4) return __builtin_fmaf(a, b, c); else return __builtin_fma(a, b, c);
+#endif
+  } else {
+#ifndef TA_DEVICE_CODE
+    using T = scalar_t<V>;
+    [[maybe_unused]] constexpr int bytes = sizeof(V);
+#if defined(__AVX512F__)
+    if constexpr (bytes == 64) {
+      if constexpr (sizeof(T) == 4) return (V)_mm512_fmadd_ps(a, b, c);
+      else return (V)_mm512_fmadd_pd(a, b, c);
+    }
+#endif
+#if defined(__FMA__)
+    if constexpr (bytes == 32) {
+      if constexpr (sizeof(T) == 4) return (V)_mm256_fmadd_ps(a, b, c);
+      else return (V)_mm256_fmadd_pd(a, b, c);
+    }
+    if constexpr (bytes == 16) {
+      if constexpr (sizeof(T) == 4) return (V)_mm_fmadd_ps(a, b, c);
+      else return (V)_mm_fmadd_pd(a, b, c);
+    }
+#endif
+    // No FMA unit: lane by lane through the correctly rounded library call.
+    V r;
+    for (int i = 0; i < traits<V>::lanes; ++i) {
+      if constexpr (sizeof(T) == 4) r[i] = __builtin_fmaf(a[i], b[i], c[i]);
+      else r[i] = __builtin_fma(a[i], b[i], c[i]);
+    }
+    return r;
+#endif
+  }
+}
+
+// ------------------------------------------------------------- rounding ---
+// Round to nearest (ties to even) for |x| < 2^(mantissa bits - 1); larger
+// values are already integers and come back unchanged.
+template <class V>
+TA_HD V rint(V x) {
+  using T = scalar_t<V>;
+  const T magic = sizeof(T) == 4 ? T(12582912.0f) : T(6755399441055744.0);  // 1.5 * 2^(p-1)
+  V r = (x + magic) - magic;
+  return where<V>(abs(x) < splat<V>(sizeof(T) == 4 ? T(4194304.0f) : T(2251799813685248.0)), r, x);
+}
+
+// 2^n for integer-valued n in the normal exponent range.
+template <class V>
+TA_HD V exp2i(ivec_t<V> n) {
+  using T = scalar_t<V>;
+  constexpr int mant = sizeof(T) == 4 ? 23 : 52;
+  constexpr int bias = sizeof(T) == 4 ? 127 : 1023;
+  return as_fp<V>((n + isplat<ivec_t<V>>(bias)) << mant);
+}
+
+// ------------------------------------------------------- square root ---
+template <class V>
+TA_HD V sqrt(V x) {
+  if constexpr (!traits<V>::is_vector) {
+#if defined(TA_DEVICE_CODE)
+    return ::sqrt(x);
+#else
+    if constexpr (sizeof(V) == 4) return __builtin_sqrtf(x); else return __builtin_sqrt(x);
+#endif
+  } else {
+#ifndef TA_DEVICE_CODE
+    using T = scalar_t<V>;
+    [[maybe_unused]] constexpr int bytes = sizeof(V);
+#if defined(__AVX512F__)
+    if constexpr (bytes == 64) {
+      if constexpr (sizeof(T) == 4) return (V)_mm512_sqrt_ps(x); else return (V)_mm512_sqrt_pd(x);
+    }
+#endif
+#if defined(__AVX__)
+    if constexpr (bytes == 32) {
+      if constexpr (sizeof(T) == 4) return (V)_mm256_sqrt_ps(x); else return (V)_mm256_sqrt_pd(x);
+    }
+#endif
+#if defined(__SSE2__)
+    if constexpr (bytes == 16) {
+      if constexpr (sizeof(T) == 4) return (V)_mm_sqrt_ps(x); else return (V)_mm_sqrt_pd(x);
+    }
+#endif
+    V r;
+    for (int i = 0; i < traits<V>::lanes; ++i) {
+      if constexpr (sizeof(T) == 4) r[i] = __builtin_sqrtf(x[i]); else r[i] = __builtin_sqrt(x[i]);
+    }
+    return r;
+#endif
+  }
+}
+
+// Apply a scalar function lane by lane (used where no vector formula exists).
+template <class V, class F>
+TA_HD V map_lanes(V x, F f) {
+  if constexpr (traits<V>::is_vector) {
+    V r;
+    for (int i = 0; i < traits<V>::lanes; ++i) r[i] = f(x[i]);
+    return r;
+  } else {
+    return f(x);
+  }
+}
+
+}  // namespace simd
+}  // namespace TA_ISA
+}  // namespace ta
