@@ -33,7 +33,17 @@
 #include <immintrin.h>
 #endif
 
-#if defined(__FMA__) || defined(TA_DEVICE_CODE) || defined(__aarch64__)
+// Instruction sets of this translation unit. A per-ISA kernel file selects
+// its target with `#pragma GCC target`, which does not define the compiler's
+// __AVX2__-style macros in C++, so it also defines TA_TARGET_<ISA>.
+#if !defined(TA_DEVICE_CODE) && (defined(__AVX512F__) || defined(TA_TARGET_AVX512))
+#define TA_X86_AVX512 1
+#endif
+#if !defined(TA_DEVICE_CODE) && (defined(__AVX2__) || defined(TA_TARGET_AVX2) || defined(TA_X86_AVX512))
+#define TA_X86_AVX2 1  // with FMA and F16C
+#endif
+
+#if defined(__FMA__) || defined(TA_X86_AVX2) || defined(TA_DEVICE_CODE) || defined(__aarch64__)
 #define TA_HAS_FMA 1
 #else
 #define TA_HAS_FMA 0
@@ -79,9 +89,9 @@ struct traits<V, std::void_t<decltype(std::declval<V>()[0])>> {
 };
 
 // Bytes of one native register for the ISA this translation unit targets.
-#if defined(__AVX512F__)
+#if defined(TA_X86_AVX512)
 constexpr int kRegisterBytes = 64;
-#elif defined(__AVX2__)
+#elif defined(TA_X86_AVX2)
 constexpr int kRegisterBytes = 32;
 #else
 constexpr int kRegisterBytes = 16;
@@ -128,6 +138,8 @@ template <class V, std::enable_if_t<traits<V>::is_vector, int> = 0>
 TA_HD V where(mask_t<V> m, V a, scalar_t<V> b) { return where<V>(m, a, splat<V>(b)); }
 template <class V, std::enable_if_t<traits<V>::is_vector, int> = 0>
 TA_HD V where(mask_t<V> m, scalar_t<V> a, V b) { return where<V>(m, splat<V>(a), b); }
+template <class V, std::enable_if_t<traits<V>::is_vector, int> = 0>
+TA_HD V where(mask_t<V> m, scalar_t<V> a, scalar_t<V> b) { return where<V>(m, splat<V>(a), splat<V>(b)); }
 
 template <class M>
 TA_HD M mand(M a, M b) {
@@ -292,13 +304,13 @@ TA_HD V fma(V a, V b, V c) {
 #ifndef TA_DEVICE_CODE
     using T = scalar_t<V>;
     [[maybe_unused]] constexpr int bytes = sizeof(V);
-#if defined(__AVX512F__)
+#if defined(TA_X86_AVX512)
     if constexpr (bytes == 64) {
       if constexpr (sizeof(T) == 4) return (V)_mm512_fmadd_ps(a, b, c);
       else return (V)_mm512_fmadd_pd(a, b, c);
     }
 #endif
-#if defined(__FMA__)
+#if defined(TA_X86_AVX2) || defined(__FMA__)
     if constexpr (bytes == 32) {
       if constexpr (sizeof(T) == 4) return (V)_mm256_fmadd_ps(a, b, c);
       else return (V)_mm256_fmadd_pd(a, b, c);
@@ -352,12 +364,12 @@ TA_HD V sqrt(V x) {
 #ifndef TA_DEVICE_CODE
     using T = scalar_t<V>;
     [[maybe_unused]] constexpr int bytes = sizeof(V);
-#if defined(__AVX512F__)
+#if defined(TA_X86_AVX512)
     if constexpr (bytes == 64) {
       if constexpr (sizeof(T) == 4) return (V)_mm512_sqrt_ps(x); else return (V)_mm512_sqrt_pd(x);
     }
 #endif
-#if defined(__AVX__)
+#if defined(TA_X86_AVX2) || defined(__AVX__)
     if constexpr (bytes == 32) {
       if constexpr (sizeof(T) == 4) return (V)_mm256_sqrt_ps(x); else return (V)_mm256_sqrt_pd(x);
     }
@@ -380,7 +392,7 @@ TA_HD V sqrt(V x) {
 template <class V, class F>
 TA_HD V map_lanes(V x, F f) {
   if constexpr (traits<V>::is_vector) {
-    V r;
+    V r = x;
     for (int i = 0; i < traits<V>::lanes; ++i) r[i] = f(x[i]);
     return r;
   } else {

@@ -1,0 +1,516 @@
+// The single source of truth for every pointwise activation.
+//
+// Each activation is a functor templated on the compute type C (float for
+// float32/float16/bfloat16 storage, double for float64) whose member templates
+// take a value type V: a scalar C (CUDA, reference) or a SIMD vector of C (the
+// CPU kernels, see core/simd.h). A functor provides
+//
+//   fwd(x)               the activation
+//   bwd(g, s)            g * f'(x), from the saved tensor s (x or y = f(x), see kSaved)
+//   dbwd(gg, g, s)       the derivative of bwd(g, s) with respect to s, times gg
+//                        (bwd is linear in g, so its derivative in g is bwd(gg, s))
+//
+// and, when an in-place forward can still be differentiated from its output
+// (kResultForm), bwd_result / dbwd_result taking y instead of x.
+//
+// Conditions are written so that NaN inputs take the same branch as in
+// PyTorch's kernels. Where PyTorch's textbook formula loses precision or
+// produces NaN from a finite or infinite input whose limit exists, these
+// formulas keep precision and return the limit.
+#pragma once
+
+#include "core/mathlib.h"
+
+namespace ta {
+
+// Which tensor the out-of-place backward reads.
+enum class Saved { Input, Output };
+
+inline namespace TA_ISA {
+namespace act {
+
+using namespace ::ta::TA_ISA::simd;
+namespace m = ::ta::TA_ISA::m;
+
+// Defaults shared by the functors; each one overrides what differs.
+struct Traits {
+  static constexpr Saved kSaved = Saved::Input;
+  // bwd_result / dbwd_result exist, so an in-place forward saves its output.
+  static constexpr bool kResultForm = false;
+  // dbwd is identically zero: the double backward needs neither g nor s.
+  static constexpr bool kZeroSecond = false;
+  // Parameter validation; returns an error message or nullptr.
+  static const char* check(const double*) { return nullptr; }
+  // Why an in-place forward with these parameters cannot be differentiated.
+  static const char* inplace_error(const double*) { return nullptr; }
+  // The values of a `str` parameter, nullptr-terminated; kernels receive the
+  // index of the value.
+  static constexpr const char* kChoices[1] = {nullptr};
+};
+
+// sigmoid(x) and sigmoid(-x), each accurate in both tails, from one exp.
+template <class V>
+TA_HD void sigmoid_pair(V x, V& s, V& sn) {
+  using T = scalar_t<V>;
+  V e = m::exp(-abs(x));
+  V r = T(1) / (T(1) + e);
+  V er = e * r;
+  mask_t<V> pos = x >= T(0);
+  s = where<V>(pos, r, er);
+  sn = where<V>(pos, er, r);
+}
+
+// x * s where s -> 0 as x -> +-inf: the product at the infinite end is
+// inf * 0 in floating point, but its limit is 0.
+template <class V>
+TA_HD V times_vanishing(V x, V s) {
+  using T = scalar_t<V>;
+  return where<V>(mand(isinf(x), s == T(0)), T(0), x * s);
+}
+
+// ---------------------------------------------------------------- sigmoid
+template <class C>
+struct Sigmoid : Traits {
+  static constexpr Saved kSaved = Saved::Output;
+  TA_HD explicit Sigmoid(const double*) {}
+  template <class V> TA_HD V fwd(V x) const { return m::sigmoid(x); }
+  // y (1 - y): 1 - y is exact for y >= 1/2, so no precision is lost near 1.
+  template <class V> TA_HD V bwd(V g, V y) const { return g * ((C(1) - y) * y); }
+  template <class V> TA_HD V dbwd(V gg, V g, V y) const { return gg * g * (C(1) - C(2) * y); }
+};
+
+// ------------------------------------------------------------------- tanh
+template <class C>
+struct Tanh : Traits {
+  static constexpr Saved kSaved = Saved::Output;
+  TA_HD explicit Tanh(const double*) {}
+  template <class V> TA_HD V fwd(V x) const { return m::tanh(x); }
+  // (1 - y)(1 + y) instead of 1 - y*y, which cancels as |y| -> 1.
+  template <class V> TA_HD V bwd(V g, V y) const { return g * ((C(1) - y) * (C(1) + y)); }
+  template <class V> TA_HD V dbwd(V gg, V g, V y) const { return C(-2) * gg * g * y; }
+};
+
+// ------------------------------------------------------------------- relu
+template <class C>
+struct Relu : Traits {
+  static constexpr Saved kSaved = Saved::Output;
+  static constexpr bool kZeroSecond = true;
+  TA_HD explicit Relu(const double*) {}
+  template <class V> TA_HD V fwd(V x) const { return where<V>(x < C(0), C(0), x); }
+  // relu'(0) = 0, and a NaN output passes the gradient, as threshold_backward.
+  template <class V> TA_HD V bwd(V g, V y) const { return where<V>(y <= C(0), C(0), g); }
+  template <class V> TA_HD V dbwd(V, V, V) const { return splat<V>(C(0)); }
+};
+
+// -------------------------------------------------------------- leaky_relu
+template <class C>
+struct LeakyRelu : Traits {
+  static constexpr bool kResultForm = true;
+  static constexpr bool kZeroSecond = true;
+  C slope;
+  TA_HD explicit LeakyRelu(const double* p) : slope(C(p[0])) {}
+  static const char* inplace_error(const double* p) {
+    return p[0] < 0 ? "In-place leakyReLu backward calculation is triggered with a negative slope which is "
+                      "not supported. This is caused by calling in-place forward function with a negative "
+                      "slope, please call out-of-place version instead."
+                    : nullptr;
+  }
+  template <class V> TA_HD V fwd(V x) const { return where<V>(x > C(0), x, x * slope); }
+  // leaky_relu'(0) = negative_slope.
+  template <class V> TA_HD V bwd(V g, V x) const { return where<V>(x > C(0), g, g * slope); }
+  template <class V> TA_HD V dbwd(V, V, V) const { return splat<V>(C(0)); }
+  // With slope >= 0, y > 0 exactly when x > 0.
+  template <class V> TA_HD V bwd_result(V g, V y) const { return bwd(g, y); }
+  template <class V> TA_HD V dbwd_result(V gg, V g, V y) const { return dbwd(gg, g, y); }
+};
+
+// -------------------------------------------------------- elu, selu, celu
+// scale * (x > 0 ? x : alpha * (exp(x * input_scale) - 1)), PyTorch's ELU
+// parameterisation. expm1 keeps full precision just below zero.
+template <class C>
+struct EluBase : Traits {
+  static constexpr bool kResultForm = true;
+  C pos, neg, in;  // scale, alpha * scale, input_scale
+  TA_HD EluBase(double alpha, double scale, double input_scale)
+      : pos(C(scale)), neg(C(alpha * scale)), in(C(input_scale)) {}
+  template <class V> TA_HD V fwd(V x) const {
+    return where<V>(x > C(0), x * pos, m::expm1(x * in) * neg);
+  }
+  template <class V> TA_HD V bwd(V g, V x) const {
+    return where<V>(x > C(0), g * pos, g * (in * neg) * m::exp(x * in));
+  }
+  template <class V> TA_HD V dbwd(V gg, V g, V x) const {
+    return where<V>(x > C(0), C(0), gg * g * (in * in * neg) * m::exp(x * in));
+  }
+  // y + alpha*scale = alpha*scale*exp(x*input_scale) on the negative side.
+  template <class V> TA_HD V bwd_result(V g, V y) const {
+    return where<V>(y <= C(0), g * in * (y + neg), g * pos);
+  }
+  template <class V> TA_HD V dbwd_result(V gg, V g, V y) const {
+    return where<V>(y <= C(0), gg * g * in, C(0));
+  }
+};
+
+inline const char* elu_inplace_error(double alpha) {
+  return alpha < 0 ? "In-place elu backward calculation is triggered with a negative slope which is not "
+                     "supported. This is caused by calling in-place forward function with a negative slope, "
+                     "please call out-of-place version instead."
+                   : nullptr;
+}
+
+template <class C>
+struct Elu : EluBase<C> {
+  TA_HD explicit Elu(const double* p) : EluBase<C>(p[0], 1.0, 1.0) {}
+  static const char* inplace_error(const double* p) { return elu_inplace_error(p[0]); }
+};
+
+constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+constexpr double kSeluScale = 1.0507009873554804934193349852946;
+template <class C>
+struct Selu : EluBase<C> {
+  TA_HD explicit Selu(const double*) : EluBase<C>(kSeluAlpha, kSeluScale, 1.0) {}
+};
+
+template <class C>
+struct Celu : EluBase<C> {
+  TA_HD explicit Celu(const double* p) : EluBase<C>(p[0], 1.0, 1.0 / p[0]) {}
+  static const char* check(const double* p) {
+    return p[0] == 0 ? "ZeroDivisionError: alpha cannot be 0 for CELU" : nullptr;
+  }
+  static const char* inplace_error(const double* p) { return elu_inplace_error(p[0]); }
+};
+
+// --------------------------------------------------------------- softplus
+// log(1 + exp(beta x)) / beta, linear above the threshold.
+template <class C>
+struct Softplus : Traits {
+  C beta, threshold;
+  TA_HD explicit Softplus(const double* p) : beta(C(p[0])), threshold(C(p[1])) {}
+  template <class V> TA_HD V fwd(V x) const {
+    V z = x * beta;
+    return where<V>(z > threshold, x, m::softplus(z) / beta);
+  }
+  template <class V> TA_HD V bwd(V g, V x) const {
+    V z = x * beta;
+    return where<V>(z > threshold, g, g * m::sigmoid(z));
+  }
+  template <class V> TA_HD V dbwd(V gg, V g, V x) const {
+    V z = x * beta, s, sn;
+    sigmoid_pair(z, s, sn);
+    return where<V>(z > threshold, C(0), gg * g * beta * s * sn);
+  }
+};
+
+// ------------------------------------------------------------ silu, swish
+// x * sigmoid(beta x). silu is beta = 1.
+template <class C>
+struct SwishCore {
+  template <class V> TA_HD static V fwd(V x, C beta) { return times_vanishing(x, m::sigmoid(x * beta)); }
+  // s (1 + beta x (1 - s)), with 1 - s taken as sigmoid(-beta x) so that it
+  // keeps its precision when s rounds to 1. The limits are 1 at beta x = +inf
+  // and 0 at -inf.
+  template <class V> TA_HD static V bwd(V g, V x, C beta) {
+    V bx = x * beta, s, sn;
+    sigmoid_pair(bx, s, sn);
+    V d = s * madd(bx, sn, C(1));
+    return g * where<V>(isinf(bx), where<V>(bx > C(0), C(1), C(0)), d);
+  }
+  template <class V> TA_HD static V dbwd(V gg, V g, V x, C beta) {
+    V bx = x * beta, s, sn;
+    sigmoid_pair(bx, s, sn);
+    V d2 = beta * s * sn * madd(bx, sn - s, C(2));
+    return gg * g * where<V>(isinf(bx), C(0), d2);
+  }
+};
+
+template <class C>
+struct Silu : Traits {
+  TA_HD explicit Silu(const double*) {}
+  template <class V> TA_HD V fwd(V x) const { return SwishCore<C>::fwd(x, C(1)); }
+  template <class V> TA_HD V bwd(V g, V x) const { return SwishCore<C>::bwd(g, x, C(1)); }
+  template <class V> TA_HD V dbwd(V gg, V g, V x) const { return SwishCore<C>::dbwd(gg, g, x, C(1)); }
+};
+
+template <class C>
+struct Swish : Traits {
+  C beta;
+  TA_HD explicit Swish(const double* p) : beta(C(p[0])) {}
+  template <class V> TA_HD V fwd(V x) const { return SwishCore<C>::fwd(x, beta); }
+  template <class V> TA_HD V bwd(V g, V x) const { return SwishCore<C>::bwd(g, x, beta); }
+  template <class V> TA_HD V dbwd(V gg, V g, V x) const { return SwishCore<C>::dbwd(gg, g, x, beta); }
+};
+
+// ------------------------------------------------------------------- gelu
+// approximate = 'none':  x * Phi(x)
+// approximate = 'tanh':  x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)
+//                        = x * sigmoid(2u), which does not cancel for u << 0.
+template <class C>
+struct Gelu : Traits {
+  static constexpr const char* kChoices[3] = {"none", "tanh", nullptr};
+  bool tanh_mode;
+  TA_HD explicit Gelu(const double* p) : tanh_mode(p[0] != 0) {}
+  static constexpr C kBeta = C(0.79788456080286535587989211986876);  // sqrt(2/pi)
+  static constexpr C kKappa = C(0.044715);
+
+  // Beyond this |x| both forms are x or 0 to double precision; clamping keeps
+  // u, u' and x^3 finite so that no inf * 0 appears in the derivatives.
+  template <class V> TA_HD static V clampx(V x) {
+    const C lim = C(64);
+    return where<V>(x > lim, lim, where<V>(x < -lim, -lim, x));
+  }
+
+  template <class V> TA_HD V fwd(V x) const {
+    V r;
+    if (tanh_mode) {
+      V x2 = x * x;
+      V u2 = C(2) * kBeta * madd(kKappa * x2, x, x);
+      r = times_vanishing(x, m::sigmoid(u2));
+    } else {
+      r = times_vanishing(x, m::normcdf(x));
+    }
+    return r;
+  }
+
+  // f'(x)
+  template <class V> TA_HD V deriv(V x) const {
+    V xc = clampx(x);
+    if (tanh_mode) {
+      V x2 = xc * xc;
+      V u2 = C(2) * kBeta * madd(kKappa * x2, xc, xc);
+      V du2 = C(2) * kBeta * madd(x2, C(3) * kKappa, C(1));
+      V s, sn;
+      sigmoid_pair(u2, s, sn);
+      return madd(xc * du2, s * sn, s);
+    }
+    return madd(xc, m::normpdf(xc), m::normcdf(xc));
+  }
+  template <class V> TA_HD V bwd(V g, V x) const { return g * deriv(x); }
+
+  template <class V> TA_HD V dbwd(V gg, V g, V x) const {
+    V xc = clampx(x), d2;
+    if (tanh_mode) {
+      // h = s + x s sn u2', with s = sigmoid(u2):
+      // h' = s sn (2 u2' + x (u2'^2 (sn - s) + u2''))
+      V x2 = xc * xc;
+      V u2 = C(2) * kBeta * madd(kKappa * x2, xc, xc);
+      V du2 = C(2) * kBeta * madd(x2, C(3) * kKappa, C(1));
+      V ddu2 = C(12) * kBeta * kKappa * xc;
+      V s, sn;
+      sigmoid_pair(u2, s, sn);
+      d2 = s * sn * (C(2) * du2 + xc * madd(du2 * du2, sn - s, ddu2));
+    } else {
+      d2 = m::normpdf(xc) * (C(2) - xc * xc);
+    }
+    return gg * g * d2;
+  }
+};
+
+// ------------------------------------------------------------------- mish
+// x * tanh(softplus(x)). With e = exp(-|x|):
+//   x <= 0: tanh(softplus(x)) = n / (n + 2),             n = e (e + 2)
+//   x >  0: tanh(softplus(x)) = (1 + 2e) / (1 + 2e + 2e^2)
+// Both give t and 1 - t without cancellation and without overflow.
+template <class C>
+struct Mish : Traits {
+  TA_HD explicit Mish(const double*) {}
+  template <class V>
+  TA_HD static void parts(V x, V& t, V& one_minus_t, V& s, V& sn) {
+    V e = m::exp(-abs(x));
+    mask_t<V> pos = x > C(0);
+    V n = e * (e + C(2));
+    V a = madd(e, C(2), C(1));
+    V b = C(2) * e * e;
+    V num = where<V>(pos, a, n);
+    V rest = where<V>(pos, b, splat<V>(C(2)));
+    V inv = C(1) / (num + rest);
+    t = num * inv;
+    one_minus_t = rest * inv;
+    V r = C(1) / (C(1) + e);
+    s = where<V>(x >= C(0), r, e * r);
+    sn = where<V>(x >= C(0), e * r, r);
+  }
+  template <class V> TA_HD V fwd(V x) const {
+    V t, omt, s, sn;
+    parts(x, t, omt, s, sn);
+    return times_vanishing(x, t);
+  }
+  // t + x s (1 - t^2)
+  template <class V> TA_HD V bwd(V g, V x) const {
+    V t, omt, s, sn;
+    parts(x, t, omt, s, sn);
+    V d = madd(x * s, omt * (C(1) + t), t);
+    return g * where<V>(isinf(x), where<V>(x > C(0), C(1), C(0)), d);
+  }
+  // (1 - t^2) s (2 + x (1 - s) - 2 x s t)
+  template <class V> TA_HD V dbwd(V gg, V g, V x) const {
+    V t, omt, s, sn;
+    parts(x, t, omt, s, sn);
+    V d2 = omt * (C(1) + t) * s * madd(x, sn - C(2) * s * t, C(2));
+    return gg * g * where<V>(isinf(x), C(0), d2);
+  }
+};
+
+// ------------------------------------------------------ hardtanh, relu6
+template <class C>
+struct HardtanhBase : Traits {
+  static constexpr bool kResultForm = true;
+  static constexpr bool kZeroSecond = true;
+  C lo, hi;
+  TA_HD HardtanhBase(double l, double h) : lo(C(l)), hi(C(h)) {}
+  // NaN passes through, as clamp does.
+  template <class V> TA_HD V fwd(V x) const {
+    return where<V>(x < lo, lo, where<V>(x > hi, hi, x));
+  }
+  // Zero at and beyond the bounds, and for a NaN input.
+  template <class V> TA_HD V bwd(V g, V x) const {
+    return where<V>(mand(x > lo, x < hi), g, C(0));
+  }
+  template <class V> TA_HD V dbwd(V, V, V) const { return splat<V>(C(0)); }
+  // The output lies strictly inside (lo, hi) exactly when the input does.
+  template <class V> TA_HD V bwd_result(V g, V y) const { return bwd(g, y); }
+  template <class V> TA_HD V dbwd_result(V gg, V g, V y) const { return dbwd(gg, g, y); }
+};
+
+template <class C>
+struct Hardtanh : HardtanhBase<C> {
+  TA_HD explicit Hardtanh(const double* p) : HardtanhBase<C>(p[0], p[1]) {}
+};
+
+template <class C>
+struct Relu6 : HardtanhBase<C> {
+  TA_HD explicit Relu6(const double*) : HardtanhBase<C>(0.0, 6.0) {}
+};
+
+// ------------------------------------------------ hardsigmoid, hardswish
+template <class C>
+struct Hardsigmoid : Traits {
+  static constexpr bool kZeroSecond = true;
+  TA_HD explicit Hardsigmoid(const double*) {}
+  template <class V> TA_HD static V relu6_shift(V x) {
+    V t = x + C(3);
+    return where<V>(t < C(0), C(0), where<V>(t > C(6), C(6), t));
+  }
+  template <class V> TA_HD V fwd(V x) const { return relu6_shift(x) / C(6); }
+  template <class V> TA_HD V bwd(V g, V x) const {
+    return where<V>(mand(x > C(-3), x < C(3)), g / C(6), C(0));
+  }
+  template <class V> TA_HD V dbwd(V, V, V) const { return splat<V>(C(0)); }
+};
+
+template <class C>
+struct Hardswish : Traits {
+  TA_HD explicit Hardswish(const double*) {}
+  template <class V> TA_HD V fwd(V x) const {
+    // -inf * 0 at -inf; the function is 0 for every x <= -3.
+    return times_vanishing(x, Hardsigmoid<C>::relu6_shift(x)) / C(6);
+  }
+  template <class V> TA_HD V bwd(V g, V x) const {
+    return where<V>(x < C(-3), C(0), where<V>(x >= C(3), g, g * (x / C(3) + C(0.5))));
+  }
+  template <class V> TA_HD V dbwd(V gg, V g, V x) const {
+    return where<V>(mand(x > C(-3), x < C(3)), gg * g / C(3), C(0));
+  }
+};
+
+// ------------------------------------------------------------- logsigmoid
+template <class C>
+struct LogSigmoid : Traits {
+  TA_HD explicit LogSigmoid(const double*) {}
+  template <class V> TA_HD V fwd(V x) const { return m::log_sigmoid(x); }
+  template <class V> TA_HD V bwd(V g, V x) const { return g * m::sigmoid(-x); }
+  template <class V> TA_HD V dbwd(V gg, V g, V x) const {
+    V s, sn;
+    sigmoid_pair(x, s, sn);
+    return -(gg * g * (s * sn));
+  }
+};
+
+// --------------------------------------------------------------- softsign
+template <class C>
+struct Softsign : Traits {
+  TA_HD explicit Softsign(const double*) {}
+  template <class V> TA_HD V fwd(V x) const {
+    // inf / inf at the ends; the limits are +-1.
+    return where<V>(isinf(x), copysign(splat<V>(C(1)), x), x / (C(1) + abs(x)));
+  }
+  template <class V> TA_HD V bwd(V g, V x) const {
+    V d = C(1) + abs(x);
+    return g / (d * d);
+  }
+  // -2 sgn(x) / (1 + |x|)^3, with sgn(0) = 0.
+  template <class V> TA_HD V dbwd(V gg, V g, V x) const {
+    V d = C(1) + abs(x);
+    V sg = where<V>(x == C(0), C(0), copysign(splat<V>(C(2)), x));
+    return -(gg * g * sg / (d * d * d));
+  }
+};
+
+// ------------------------------------------------------------- tanhshrink
+template <class C>
+struct Tanhshrink : Traits {
+  TA_HD explicit Tanhshrink(const double*) {}
+  template <class V> TA_HD V fwd(V x) const { return m::tanhshrink(x); }
+  // 1 - tanh'(x) = tanh(x)^2, which does not cancel near 0.
+  template <class V> TA_HD V bwd(V g, V x) const {
+    V t = m::tanh(x);
+    return g * (t * t);
+  }
+  template <class V> TA_HD V dbwd(V gg, V g, V x) const {
+    V t = m::tanh(x);
+    return gg * g * (C(2) * t * ((C(1) - t) * (C(1) + t)));
+  }
+};
+
+// ------------------------------------------------ softshrink, hardshrink
+inline const char* shrink_check(const double* p) {
+  return p[0] < 0 ? "lambda must be greater or equal to 0" : nullptr;
+}
+
+template <class C>
+struct ShrinkBase : Traits {
+  static constexpr bool kZeroSecond = true;
+  C lambd;
+  TA_HD explicit ShrinkBase(const double* p) : lambd(C(p[0])) {}
+  // Zero on [-lambd, lambd] and for a NaN input.
+  template <class V> TA_HD V bwd(V g, V x) const {
+    return where<V>(mor(x < -lambd, x > lambd), g, C(0));
+  }
+  template <class V> TA_HD V dbwd(V, V, V) const { return splat<V>(C(0)); }
+};
+
+template <class C>
+struct Softshrink : ShrinkBase<C> {
+  TA_HD explicit Softshrink(const double* p) : ShrinkBase<C>(p) {}
+  using ShrinkBase<C>::lambd;
+  static const char* check(const double* p) { return shrink_check(p); }
+  template <class V> TA_HD V fwd(V x) const {
+    V r = where<V>(x > lambd, x - lambd, where<V>(x < -lambd, x + lambd, C(0)));
+    return where<V>(isnan(x), x, r);
+  }
+};
+
+template <class C>
+struct Hardshrink : ShrinkBase<C> {
+  TA_HD explicit Hardshrink(const double* p) : ShrinkBase<C>(p) {}
+  using ShrinkBase<C>::lambd;
+  template <class V> TA_HD V fwd(V x) const {
+    return where<V>(mand(x >= -lambd, x <= lambd), C(0), x);
+  }
+};
+
+// -------------------------------------------------------------- threshold
+// x > threshold ? x : value. The output cannot tell which side x was on when
+// value > threshold, so an in-place threshold saves a copy of its input.
+template <class C>
+struct Threshold : Traits {
+  static constexpr bool kZeroSecond = true;
+  C th, value;
+  TA_HD explicit Threshold(const double* p) : th(C(p[0])), value(C(p[1])) {}
+  template <class V> TA_HD V fwd(V x) const { return where<V>(x <= th, value, x); }
+  template <class V> TA_HD V bwd(V g, V x) const { return where<V>(x <= th, C(0), g); }
+  template <class V> TA_HD V dbwd(V, V, V) const { return splat<V>(C(0)); }
+};
+
+}  // namespace act
+}  // namespace TA_ISA
+}  // namespace ta

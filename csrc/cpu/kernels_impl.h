@@ -1,0 +1,259 @@
+// CPU loops for every registered activation, included once per instruction
+// set by kernels_<ISA>.cpp, which defines TA_ISA and selects the target
+// before anything is included. Nothing from PyTorch is included here and all
+// code lives in a namespace named after the ISA, so no function compiled for
+// a wider ISA can be merged into the baseline build by the linker.
+//
+// Every element goes through the same vector code: full vectors in place,
+// the tail and strided data through a small buffer. Results therefore do not
+// depend on memory layout, on how TensorIterator splits the work between
+// threads, or on the number of threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "../activations.h"
+#include "kernels.h"
+
+namespace ta {
+inline namespace TA_ISA {
+namespace cpu_impl {
+
+using namespace ::ta::TA_ISA::simd;
+
+// ------------------------------------------------------- storage formats ---
+// raw: the element type in memory; C: the type the math runs in.
+struct F32 { using raw = float; using C = float; };
+struct F64 { using raw = double; using C = double; };
+struct F16 { using raw = uint16_t; using C = float; };
+struct BF16 { using raw = uint16_t; using C = float; };
+
+template <class S> using C_t = typename S::C;
+template <class S> using V_t = native<C_t<S>>;
+template <class S> constexpr int kLanes = traits<V_t<S>>::lanes;
+
+using VF = native<float>;
+constexpr int kFL = traits<VF>::lanes;
+using VU16 = vec<uint16_t, kFL>;
+using VU32 = vec<uint32_t, kFL>;
+using VI32 = vec<int32_t, kFL>;
+
+// bfloat16 is the top half of a float; rounding to nearest even as c10 does.
+TA_HD VF bf16_to_float(VU16 h) {
+  return bitcast<VF>(__builtin_convertvector(h, VU32) << 16);
+}
+TA_HD VU16 float_to_bf16(VF f) {
+  VU32 u = bitcast<VU32>(f);
+  VU32 r = (u + (((u >> 16) & 1u) + 0x7FFFu)) >> 16;
+  VU32 nan = (VU32{} + 0x7FC0u);
+  r = (f != f) ? nan : r;
+  return __builtin_convertvector(r, VU16);
+}
+
+// IEEE half <-> float without F16C, exact in both directions (round to
+// nearest even on the way down, subnormals and NaN included).
+TA_HD VF half_to_float_sw(VU16 h) {
+  VI32 x = __builtin_convertvector(h, VI32);
+  VI32 sign = (x & 0x8000) << 16;
+  VI32 e = (x >> 10) & 0x1F;
+  VI32 mant = x & 0x3FF;
+  VI32 normal = ((e + 112) << 23) | (mant << 13);
+  VI32 special = 0x7F800000 | (mant << 13);
+  // Subnormal halves are mant * 2^-24, exact in float.
+  VI32 sub = bitcast<VI32>(__builtin_convertvector(mant, VF) * 5.9604644775390625e-8f);
+  VI32 bits = (e == 0) ? sub : ((e == 31) ? special : normal);
+  return bitcast<VF>(bits | sign);
+}
+TA_HD VU16 float_to_half_sw(VF f) {
+  VI32 u = bitcast<VI32>(f);
+  VI32 sign = (u >> 16) & 0x8000;
+  VI32 a = u & 0x7FFFFFFF;
+  VF af = bitcast<VF>(a);
+  // Normal range: drop 13 mantissa bits with round-to-nearest-even, then
+  // rebias the exponent; a carry out of the mantissa lands in the exponent.
+  VI32 rounded = (a + (0xFFF + ((a >> 13) & 1))) >> 13;
+  VI32 normal = rounded - (112 << 10);
+  // Subnormal range: |f| * 2^24 rounded to an integer is the encoding.
+  VF scaled = af * 16777216.0f;
+  VF magic = VF{} + 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  VI32 sub = __builtin_convertvector((scaled + magic) - magic, VI32);
+  VI32 out = (af < 6.103515625e-05f) ? sub : normal;          // below 2^-14
+  out = (af >= 65520.0f) ? (VI32{} + 0x7C00) : out;            // rounds to inf
+  out = (a > 0x7F800000) ? (VI32{} + 0x7E00) : out;            // NaN
+  return __builtin_convertvector(out | sign, VU16);
+}
+
+// The hardware conversions round to nearest even too, so every build
+// produces the same bits.
+TA_HD VF half_to_float(VU16 h) {
+#if defined(TA_X86_AVX512)
+  return (VF)_mm512_cvtph_ps((__m256i)h);
+#elif defined(TA_X86_AVX2)
+  return (VF)_mm256_cvtph_ps((__m128i)h);
+#else
+  return half_to_float_sw(h);
+#endif
+}
+TA_HD VU16 float_to_half(VF f) {
+#if defined(TA_X86_AVX512)
+  return (VU16)_mm512_cvtps_ph((__m512)f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#elif defined(TA_X86_AVX2)
+  return (VU16)_mm256_cvtps_ph((__m256)f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#else
+  return float_to_half_sw(f);
+#endif
+}
+
+template <class S>
+TA_HD V_t<S> load(const typename S::raw* p) {
+  if constexpr (std::is_same_v<S, F32> || std::is_same_v<S, F64>) {
+    V_t<S> v;
+    __builtin_memcpy(&v, p, sizeof(v));
+    return v;
+  } else {
+    VU16 h;
+    __builtin_memcpy(&h, p, sizeof(h));
+    if constexpr (std::is_same_v<S, BF16>) return bf16_to_float(h); else return half_to_float(h);
+  }
+}
+
+template <class S>
+TA_HD void store(typename S::raw* p, V_t<S> v) {
+  if constexpr (std::is_same_v<S, F32> || std::is_same_v<S, F64>) {
+    __builtin_memcpy(p, &v, sizeof(v));
+  } else {
+    VU16 h;
+    if constexpr (std::is_same_v<S, BF16>) h = float_to_bf16(v); else h = float_to_half(v);
+    __builtin_memcpy(p, &h, sizeof(h));
+  }
+}
+
+// ----------------------------------------------------------------- loops ---
+// Runs f over n elements of N inputs (data[1..N]) into data[0].
+template <class S, int N, class F, size_t... I>
+TA_HD void contiguous(typename S::raw* out, const typename S::raw* const* in, int64_t n, F& f,
+                      std::index_sequence<I...>) {
+  using R = typename S::raw;
+  constexpr int W = kLanes<S>;
+  int64_t i = 0;
+  for (; i + W <= n; i += W) store<S>(out + i, f(load<S>(in[I] + i)...));
+  if (i < n) {
+    // Zero padding keeps the spare lanes finite; their results are dropped.
+    R buf[N + 1][W] = {};
+    const size_t bytes = static_cast<size_t>(n - i) * sizeof(R);
+    ((void)__builtin_memcpy(buf[I + 1], in[I] + i, bytes), ...);
+    store<S>(buf[0], f(load<S>(buf[I + 1])...));
+    __builtin_memcpy(out + i, buf[0], bytes);
+  }
+}
+
+template <class S, int N, class F>
+void run(char** data, const int64_t* strides, int64_t n, F f) {
+  using R = typename S::raw;
+  constexpr auto seq = std::make_index_sequence<N>();
+  bool contig = true;
+  for (int k = 0; k <= N; ++k) contig &= strides[k] == static_cast<int64_t>(sizeof(R));
+  if (contig) {
+    const R* in[N];
+    for (int k = 0; k < N; ++k) in[k] = reinterpret_cast<const R*>(data[k + 1]);
+    contiguous<S, N>(reinterpret_cast<R*>(data[0]), in, n, f, seq);
+    return;
+  }
+  // Strided or broadcast operands: gather a block, run the contiguous code on
+  // it, scatter the results.
+  constexpr int64_t kBlock = 256;
+  R buf[N + 1][kBlock];
+  const R* in[N];
+  for (int k = 0; k < N; ++k) in[k] = buf[k + 1];
+  for (int64_t start = 0; start < n; start += kBlock) {
+    const int64_t len = n - start < kBlock ? n - start : kBlock;
+    for (int k = 1; k <= N; ++k) {
+      const char* src = data[k] + start * strides[k];
+      for (int64_t j = 0; j < len; ++j) __builtin_memcpy(&buf[k][j], src + j * strides[k], sizeof(R));
+    }
+    contiguous<S, N>(buf[0], in, len, f, seq);
+    char* dst = data[0] + start * strides[0];
+    for (int64_t j = 0; j < len; ++j) __builtin_memcpy(dst + j * strides[0], &buf[0][j], sizeof(R));
+  }
+}
+
+template <template <class> class Op, class S>
+struct Pointwise {
+  using C = C_t<S>;
+  using V = V_t<S>;
+  static void fwd(char** d, const int64_t* s, int64_t n, const double* p) {
+    const Op<C> op(p);
+    run<S, 1>(d, s, n, [&](V x) { return op.fwd(x); });
+  }
+  static void bwd(char** d, const int64_t* s, int64_t n, const double* p) {
+    const Op<C> op(p);
+    run<S, 2>(d, s, n, [&](V g, V x) { return op.bwd(g, x); });
+  }
+  static void dbwd(char** d, const int64_t* s, int64_t n, const double* p) {
+    const Op<C> op(p);
+    run<S, 3>(d, s, n, [&](V gg, V g, V x) { return op.dbwd(gg, g, x); });
+  }
+  static void bwd_result(char** d, const int64_t* s, int64_t n, const double* p) {
+    if constexpr (Op<C>::kResultForm) {
+      const Op<C> op(p);
+      run<S, 2>(d, s, n, [&](V g, V y) { return op.bwd_result(g, y); });
+    }
+  }
+  static void dbwd_result(char** d, const int64_t* s, int64_t n, const double* p) {
+    if constexpr (Op<C>::kResultForm) {
+      const Op<C> op(p);
+      run<S, 3>(d, s, n, [&](V gg, V g, V y) { return op.dbwd_result(gg, g, y); });
+    }
+  }
+  static void fill(cpu::Loop (&t)[kNumKinds][kNumDTypes], DType dt) {
+    const int i = static_cast<int>(dt);
+    t[static_cast<int>(Kind::Fwd)][i] = &fwd;
+    t[static_cast<int>(Kind::Bwd)][i] = &bwd;
+    t[static_cast<int>(Kind::DBwd)][i] = &dbwd;
+    t[static_cast<int>(Kind::BwdResult)][i] = Op<C>::kResultForm ? &bwd_result : nullptr;
+    t[static_cast<int>(Kind::DBwdResult)][i] = Op<C>::kResultForm ? &dbwd_result : nullptr;
+  }
+};
+
+template <template <class> class Op>
+void fill_all(cpu::Loop (&t)[kNumKinds][kNumDTypes]) {
+  Pointwise<Op, F32>::fill(t, DType::F32);
+  Pointwise<Op, F64>::fill(t, DType::F64);
+  Pointwise<Op, F16>::fill(t, DType::F16);
+  Pointwise<Op, BF16>::fill(t, DType::BF16);
+}
+
+// A wrongly configured build would quietly run narrow vectors.
+#if defined(TA_TARGET_AVX512)
+static_assert(kRegisterBytes == 64, "AVX-512 kernels must use 512-bit vectors");
+#elif defined(TA_TARGET_AVX2)
+static_assert(kRegisterBytes == 32, "AVX2 kernels must use 256-bit vectors");
+#endif
+
+cpu::KernelTable make_table() {
+  cpu::KernelTable t{};
+#define TA_STR2(x) #x
+#define TA_STR(x) TA_STR2(x)
+  t.isa = TA_STR(TA_ISA);
+#undef TA_STR
+#undef TA_STR2
+#define TA_X(name, F, params) fill_all<act::F>(t.pointwise[static_cast<int>(OpId::name)]);
+  TA_POINTWISE_OPS(TA_X)
+#undef TA_X
+  return t;
+}
+
+}  // namespace cpu_impl
+}  // namespace TA_ISA
+
+namespace cpu {
+#define TA_TABLE_FN2(isa) kernel_table_##isa
+#define TA_TABLE_FN(isa) TA_TABLE_FN2(isa)
+const KernelTable* TA_TABLE_FN(TA_ISA)() {
+  static const KernelTable table = ::ta::TA_ISA::cpu_impl::make_table();
+  return &table;
+}
+}  // namespace cpu
+}  // namespace ta

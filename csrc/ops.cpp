@@ -1,0 +1,366 @@
+// Operator schemas, CPU kernels and Meta kernels of the pointwise
+// activations, all generated from the registry (registry.h).
+#include <ATen/ATen.h>
+#include <ATen/TensorIterator.h>
+#include <ATen/Version.h>
+#include <c10/util/irange.h>
+#include <torch/csrc/jit/frontend/function_schema_parser.h>
+#include <torch/library.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+
+#include "cpu/kernels.h"
+#include "layout.h"
+#include "pointwise.h"
+
+namespace ta {
+
+// ------------------------------------------------------------ registry ---
+namespace {
+
+template <template <class> class F>
+PointwiseInfo make_info(OpId id, const char* name, const char* params) {
+  using Op = F<float>;
+  PointwiseInfo info;
+  info.id = id;
+  info.name = name;
+  info.saved = Op::kSaved;
+  info.result_form = Op::kSaved == Saved::Input && Op::kResultForm;
+  info.zero_second = Op::kZeroSecond;
+  info.check = &Op::check;
+  info.inplace_error = &Op::inplace_error;
+  info.choices = Op::kChoices;
+
+  // Parse the declarations with PyTorch's own schema parser, then print them
+  // back without defaults for the backward schemas.
+  const std::string fwd_args = std::string("Tensor self") + (params[0] ? ", " : "") + params;
+  const auto parsed = torch::jit::parseSchema(std::string(name) + "(" + fwd_args + ") -> Tensor");
+  std::string decl;  // ", float negative_slope"
+  for (size_t i = 1; i < parsed.arguments().size(); ++i) {
+    const auto& a = parsed.arguments()[i];
+    const auto kind = a.type()->kind();
+    TORCH_INTERNAL_ASSERT(kind == c10::TypeKind::FloatType || kind == c10::TypeKind::StringType,
+                          name, ": parameters must be float or str");
+    TORCH_INTERNAL_ASSERT(kind != c10::TypeKind::StringType || info.choices[0] != nullptr,
+                          name, ": a str parameter needs the functor's kChoices");
+    info.kinds.push_back(kind == c10::TypeKind::FloatType ? ParamKind::Float : ParamKind::Choice);
+    info.param_names.push_back(a.name());
+    decl += ", " + a.type()->str() + " " + a.name();
+  }
+  info.nparams = static_cast<int>(info.kinds.size());
+  TORCH_INTERNAL_ASSERT(info.nparams <= kMaxParams);
+
+  const std::string saved = info.saved == Saved::Output ? "result" : "self";
+  const std::string is_result = info.result_form ? ", bool is_result" : "";
+  info.schema_fwd = std::string(name) + "(" + fwd_args + ") -> Tensor";
+  info.schema_inplace = std::string(name) + "_(Tensor(a!) self" + (params[0] ? ", " : "") + params + ") -> ()";
+  info.schema_bwd = std::string(name) + "_backward(Tensor grad_output, Tensor " + saved + decl + is_result +
+                    ") -> Tensor";
+  info.schema_dbwd = std::string(name) + "_double_backward(Tensor grad_grad, Tensor grad_output, Tensor " +
+                     saved + decl + is_result + ") -> Tensor";
+  return info;
+}
+
+}  // namespace
+
+const std::vector<PointwiseInfo>& pointwise_infos() {
+  static const std::vector<PointwiseInfo> infos = [] {
+    std::vector<PointwiseInfo> v;
+#define TA_X(name, F, params) v.push_back(make_info<act::F>(OpId::name, #name, params));
+    TA_POINTWISE_OPS(TA_X)
+#undef TA_X
+    return v;
+  }();
+  return infos;
+}
+
+std::string qualified_name(OpId id, Variant v) {
+  static const char* suffix[] = {"", "_", "_backward", "_double_backward"};
+  return "torch_activations::" + pointwise_info(id).name + suffix[static_cast<int>(v)];
+}
+
+const c10::OperatorHandle& op_handle(OpId id, Variant v) {
+  static std::once_flag once;
+  static std::vector<std::array<c10::OperatorHandle, static_cast<int>(Variant::kCount)>> handles;
+  std::call_once(once, [] {
+    for (const auto& info : pointwise_infos()) {
+      auto find = [&](Variant var) {
+        const std::string full = qualified_name(info.id, var);
+        return c10::Dispatcher::singleton().findSchemaOrThrow(full.c_str(), "");
+      };
+      handles.push_back({find(Variant::Fwd), find(Variant::Inplace), find(Variant::Bwd), find(Variant::DBwd)});
+    }
+  });
+  return handles[static_cast<int>(id)][static_cast<int>(v)];
+}
+
+void read_params(const PointwiseInfo& info, const c10::IValue* args, double* out, const char* op) {
+  for (int i = 0; i < info.nparams; ++i) {
+    if (info.kinds[i] == ParamKind::Float) {
+      out[i] = args[i].toDouble();
+    } else {
+      const std::string& s = args[i].toStringRef();
+      int k = 0;
+      std::string all;
+      for (; info.choices[k] != nullptr; ++k) {
+        if (s == info.choices[k]) break;
+        all += (k ? " or " : "") + std::string(info.choices[k]);
+      }
+      if (info.choices[k] == nullptr) {
+        TORCH_CHECK_VALUE(false, op, ": ", info.param_names[i], " argument must be either ", all, ", got '",
+                          s, "'");
+      }
+      out[i] = k;
+    }
+  }
+  if (const char* msg = info.check(out)) TORCH_CHECK_VALUE(false, op, ": ", msg);
+}
+
+// ------------------------------------------------------ instruction sets ---
+namespace cpu {
+namespace {
+
+struct IsaEntry {
+  const char* name;
+  const KernelTable* (*table)();
+  bool (*supported)();
+};
+
+bool has_avx2() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+bool has_avx512() {
+  return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+
+// Widest first.
+const IsaEntry kIsas[] = {
+#ifdef TA_HAVE_AVX512
+    {"AVX512", &kernel_table_AVX512, &has_avx512},
+#endif
+#ifdef TA_HAVE_AVX2
+    {"AVX2", &kernel_table_AVX2, &has_avx2},
+#endif
+    {"DEFAULT", &kernel_table_DEFAULT, [] { return true; }},
+};
+
+const IsaEntry* find_isa(const std::string& name) {
+  for (const auto& e : kIsas)
+    if (name == e.name) return &e;
+  return nullptr;
+}
+
+// The widest ISA that is compiled in, supported by this CPU, and no wider
+// than `cap` ("AVX512", "AVX2" or "DEFAULT").
+const IsaEntry* best_isa(const std::string& cap) {
+  bool allowed = false;
+  for (const auto& e : kIsas) {
+    allowed |= cap == e.name || (cap == "AVX512" && std::strcmp(e.name, "AVX2") == 0);
+    if (allowed && e.supported()) return &e;
+  }
+  return &kIsas[sizeof(kIsas) / sizeof(kIsas[0]) - 1];
+}
+
+// PyTorch's own choice follows ATEN_CPU_CAPABILITY and the CPU; our override
+// variable, when set, wins.
+const IsaEntry* initial_isa() {
+  if (const char* env = std::getenv("TORCH_ACTIVATIONS_CPU_CAPABILITY")) {
+    std::string want(env);
+    for (auto& ch : want) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (find_isa(want) == nullptr && want != "AVX512" && want != "AVX2" && want != "DEFAULT") {
+      TORCH_WARN("TORCH_ACTIVATIONS_CPU_CAPABILITY=", env, " is not one of DEFAULT, AVX2, AVX512; ignored");
+    } else {
+      return best_isa(want);
+    }
+  }
+  const std::string aten = at::get_cpu_capability();
+  if (aten.find("AVX512") != std::string::npos) return best_isa("AVX512");
+  if (aten.find("AVX2") != std::string::npos) return best_isa("AVX2");
+  return best_isa("DEFAULT");
+}
+
+std::atomic<const IsaEntry*>& current_isa() {
+  static std::atomic<const IsaEntry*> cur{initial_isa()};
+  return cur;
+}
+
+}  // namespace
+
+const KernelTable& kernels() { return *current_isa().load(std::memory_order_relaxed)->table(); }
+
+}  // namespace cpu
+
+// ------------------------------------------------------------- kernels ---
+namespace {
+
+int dtype_index(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return static_cast<int>(DType::F32);
+    case at::kDouble: return static_cast<int>(DType::F64);
+    case at::kHalf: return static_cast<int>(DType::F16);
+    case at::kBFloat16: return static_cast<int>(DType::BF16);
+    default: TORCH_INTERNAL_ASSERT(false);
+  }
+}
+
+void check_float(const at::Tensor& t, const char* what, const std::string& op) {
+  TORCH_CHECK(t.layout() == at::kStrided, op, ": expected a strided (dense) tensor for '", what, "', got ",
+              t.layout());
+  const auto st = t.scalar_type();
+  TORCH_CHECK(st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16, op,
+              ": expected a floating point tensor (float32, float64, float16 or bfloat16) for '", what,
+              "', got ", st);
+}
+
+void check_same(const at::Tensor& a, const char* an, const at::Tensor& b, const char* bn, const std::string& op) {
+  TORCH_CHECK(a.sym_sizes() == b.sym_sizes(), op, ": '", an, "' has shape ", a.sym_sizes(), " but '", bn,
+              "' has shape ", b.sym_sizes());
+  TORCH_CHECK(a.scalar_type() == b.scalar_type(), op, ": '", an, "' has dtype ", a.scalar_type(), " but '", bn,
+              "' has dtype ", b.scalar_type());
+  TORCH_CHECK(a.device() == b.device(), op, ": '", an, "' is on ", a.device(), " but '", bn, "' is on ",
+              b.device());
+}
+
+// out = kernel(inputs...), elementwise, on the CPU.
+void run_cpu(OpId id, Kind kind, const at::Tensor& out, std::initializer_list<at::Tensor> inputs,
+             const double* params) {
+  if (out.numel() == 0) return;
+  const cpu::Loop fn = cpu::kernels().pointwise[static_cast<int>(id)][static_cast<int>(kind)][dtype_index(out)];
+  TORCH_INTERNAL_ASSERT(fn != nullptr);
+  at::TensorIteratorConfig config;
+  config.set_check_mem_overlap(true).check_all_same_dtype(true).resize_outputs(false).add_output(out);
+  for (const auto& t : inputs) config.add_const_input(t);
+  auto iter = config.build();
+  std::array<double, kMaxParams> p{};
+  std::copy(params, params + pointwise_info(id).nparams, p.begin());
+  iter.for_each([fn, p](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, p.data()); });
+}
+
+// One kernel object per (op, variant, device); `meta` ones only allocate.
+struct PointwiseKernel final : c10::OperatorKernel {
+  OpId id;
+  Variant variant;
+  bool meta;
+  std::string opname;
+  PointwiseKernel(OpId i, Variant v, bool m) : id(i), variant(v), meta(m), opname(qualified_name(i, v)) {}
+
+  void operator()(const c10::OperatorHandle&, c10::DispatchKeySet, torch::jit::Stack* stack) {
+    const PointwiseInfo& info = pointwise_info(id);
+    double p[kMaxParams];
+    switch (variant) {
+      case Variant::Fwd: {
+        const int n = info.nargs_fwd();
+        auto args = torch::jit::last(*stack, n);
+        const at::Tensor self = args[0].toTensor();
+        check_float(self, "self", opname);
+        read_params(info, &args[1], p, opname.c_str());
+        at::Tensor out = empty_like_pointwise(self);
+        if (!meta) run_cpu(id, Kind::Fwd, out, {self}, p);
+        torch::jit::drop(*stack, n);
+        stack->emplace_back(std::move(out));
+        break;
+      }
+      case Variant::Inplace: {
+        const int n = info.nargs_fwd();
+        auto args = torch::jit::last(*stack, n);
+        const at::Tensor self = args[0].toTensor();
+        check_float(self, "self", opname);
+        read_params(info, &args[1], p, opname.c_str());
+        if (!meta) run_cpu(id, Kind::Fwd, self, {self}, p);
+        torch::jit::drop(*stack, n);
+        break;
+      }
+      case Variant::Bwd:
+      case Variant::DBwd: {
+        const bool dbl = variant == Variant::DBwd;
+        const int n = dbl ? info.nargs_dbwd() : info.nargs_bwd();
+        auto args = torch::jit::last(*stack, n);
+        const int k = dbl ? 3 : 2;  // tensors before the parameters
+        const at::Tensor saved = args[k - 1].toTensor();
+        const char* saved_name = info.saved == Saved::Output ? "result" : "self";
+        check_float(saved, saved_name, opname);
+        const at::Tensor grad = args[k - 2].toTensor();
+        check_same(grad, "grad_output", saved, saved_name, opname);
+        at::Tensor gg;
+        if (dbl) {
+          gg = args[0].toTensor();
+          check_same(gg, "grad_grad", saved, saved_name, opname);
+        }
+        read_params(info, &args[k], p, opname.c_str());
+        const bool is_result = info.result_form && args[k + info.nparams].toBool();
+        at::Tensor out = empty_like_pointwise(saved);
+        if (!meta) {
+          if (dbl) {
+            run_cpu(id, is_result ? Kind::DBwdResult : Kind::DBwd, out, {gg, grad, saved}, p);
+          } else {
+            run_cpu(id, is_result ? Kind::BwdResult : Kind::Bwd, out, {grad, saved}, p);
+          }
+        }
+        torch::jit::drop(*stack, n);
+        stack->emplace_back(std::move(out));
+        break;
+      }
+      default:
+        TORCH_INTERNAL_ASSERT(false);
+    }
+  }
+};
+
+void register_kernels(torch::Library& m, bool meta) {
+  for (const auto& info : pointwise_infos()) {
+    for (int v = 0; v < static_cast<int>(Variant::kCount); ++v) {
+      const auto var = static_cast<Variant>(v);
+      const std::string full = qualified_name(info.id, var);
+      m.impl(full.substr(std::strlen("torch_activations::")).c_str(),
+             torch::CppFunction::makeFromBoxedFunctor(std::make_unique<PointwiseKernel>(info.id, var, meta)));
+    }
+  }
+}
+
+std::string cpu_capability() { return cpu::current_isa().load()->name; }
+
+void set_cpu_capability(const std::string& name) {
+  std::string want = name;
+  for (auto& ch : want) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  const cpu::IsaEntry* e = cpu::find_isa(want);
+  TORCH_CHECK(e != nullptr, "torch_activations::_set_cpu_capability: '", name,
+              "' is not compiled into this build; available: ", at::ArrayRef<std::string>(
+                  [] {
+                    std::vector<std::string> v;
+                    for (const auto& i : cpu::kIsas) v.emplace_back(i.name);
+                    return v;
+                  }()));
+  TORCH_CHECK(e->supported(), "torch_activations::_set_cpu_capability: this CPU does not support ", e->name);
+  cpu::current_isa().store(e);
+}
+
+std::vector<std::string> supported_cpu_capabilities() {
+  std::vector<std::string> v;
+  for (const auto& e : cpu::kIsas)
+    if (e.supported()) v.emplace_back(e.name);
+  return v;
+}
+
+}  // namespace
+}  // namespace ta
+
+TORCH_LIBRARY(torch_activations, m) {
+  for (const auto& info : ta::pointwise_infos()) {
+    m.def(info.schema_fwd.c_str());
+    m.def(info.schema_inplace.c_str());
+    m.def(info.schema_bwd.c_str());
+    m.def(info.schema_dbwd.c_str());
+  }
+  m.def("_cpu_capability() -> str", &ta::cpu_capability);
+  m.def("_set_cpu_capability(str name) -> ()", &ta::set_cpu_capability);
+  m.def("_supported_cpu_capabilities() -> str[]", &ta::supported_cpu_capabilities);
+}
+
+TORCH_LIBRARY_IMPL(torch_activations, CPU, m) { ta::register_kernels(m, /*meta=*/false); }
+
+TORCH_LIBRARY_IMPL(torch_activations, Meta, m) { ta::register_kernels(m, /*meta=*/true); }

@@ -1,0 +1,59 @@
+// The registry of pointwise activations: one line per op.
+//
+//   X(name, Functor, "forward parameters after `Tensor self`, with defaults")
+//
+// From this list the library generates, for each op `foo`:
+//   schemas    foo(Tensor self, ...) -> Tensor
+//              foo_(Tensor(a!) self, ...) -> ()
+//              foo_backward(Tensor grad_output, Tensor self|result, ...[, bool is_result]) -> Tensor
+//              foo_double_backward(Tensor grad_grad, Tensor grad_output, Tensor self|result, ...) -> Tensor
+//   kernels    CPU (one table per instruction set) and Meta
+//   autograd   C++ nodes at the Autograd key, differentiable twice
+// The functor (activations.h) says which tensor the backward saves and how.
+// A `str` parameter is passed to the kernels as the index of its value in the
+// functor's kChoices list.
+#pragma once
+
+#define TA_POINTWISE_OPS(X)                                              \
+  X(sigmoid, Sigmoid, "")                                                \
+  X(tanh, Tanh, "")                                                      \
+  X(relu, Relu, "")                                                      \
+  X(leaky_relu, LeakyRelu, "float negative_slope=0.01")                  \
+  X(elu, Elu, "float alpha=1.0")                                         \
+  X(selu, Selu, "")                                                      \
+  X(celu, Celu, "float alpha=1.0")                                       \
+  X(softplus, Softplus, "float beta=1.0, float threshold=20.0")          \
+  X(silu, Silu, "")                                                      \
+  X(swish, Swish, "float beta=1.0")                                      \
+  X(gelu, Gelu, "str approximate='none'")                                \
+  X(mish, Mish, "")                                                      \
+  X(relu6, Relu6, "")                                                    \
+  X(hardtanh, Hardtanh, "float min_val=-1.0, float max_val=1.0")         \
+  X(hardsigmoid, Hardsigmoid, "")                                        \
+  X(hardswish, Hardswish, "")                                            \
+  X(logsigmoid, LogSigmoid, "")                                          \
+  X(softsign, Softsign, "")                                              \
+  X(tanhshrink, Tanhshrink, "")                                          \
+  X(softshrink, Softshrink, "float lambd=0.5")                           \
+  X(hardshrink, Hardshrink, "float lambd=0.5")                           \
+  X(threshold, Threshold, "float threshold, float value")
+
+namespace ta {
+
+enum class OpId : int {
+#define TA_X(name, F, params) name,
+  TA_POINTWISE_OPS(TA_X)
+#undef TA_X
+  kCount
+};
+constexpr int kNumPointwiseOps = static_cast<int>(OpId::kCount);
+
+// Kernel kinds per op.
+enum class Kind : int { Fwd = 0, Bwd, DBwd, BwdResult, DBwdResult, kCount };
+constexpr int kNumKinds = static_cast<int>(Kind::kCount);
+
+// Storage dtypes the kernels are compiled for.
+enum class DType : int { F32 = 0, F64, F16, BF16, kCount };
+constexpr int kNumDTypes = static_cast<int>(DType::kCount);
+
+}  // namespace ta
