@@ -374,6 +374,9 @@ struct HardtanhBase : Traits {
 template <class C>
 struct Hardtanh : HardtanhBase<C> {
   TA_HD explicit Hardtanh(const double* p) : HardtanhBase<C>(p[0], p[1]) {}
+  static const char* check(const double* p) {
+    return p[0] > p[1] ? "min_val cannot be greater than max_val" : nullptr;
+  }
 };
 
 template <class C>
@@ -509,6 +512,65 @@ struct Threshold : Traits {
   template <class V> TA_HD V fwd(V x) const { return where<V>(x <= th, value, x); }
   template <class V> TA_HD V bwd(V g, V x) const { return where<V>(x <= th, C(0), g); }
   template <class V> TA_HD V dbwd(V, V, V) const { return splat<V>(C(0)); }
+};
+
+// ------------------------------------------------------- parametric ops
+// f(x, w) with a learnable parameter w per channel (dim 1) or shared.
+// Besides fwd they provide
+//   bwd(g, x, w)               -> {g f_x, g f_w}          (f_w summed per channel later)
+//   dbwd(ggx, ggw, g, x, w)    -> {d/dg, d/dx, d/dw} of ggx . g f_x + ggw . g f_w
+struct ParamTraits {
+  static const char* check(const double*) { return nullptr; }
+};
+
+// prelu: x > 0 ? x : w x, with prelu'(0) = w as in PyTorch.
+template <class C>
+struct Prelu : ParamTraits {
+  TA_HD explicit Prelu(const double*) {}
+  template <class V> TA_HD V fwd(V x, V w) const { return where<V>(x > C(0), x, w * x); }
+  template <class V> TA_HD Outs<V, 2> bwd(V g, V x, V w) const {
+    mask_t<V> pos = x > C(0);
+    return {{where<V>(pos, g, w * g), where<V>(pos, C(0), x * g)}};
+  }
+  template <class V> TA_HD Outs<V, 3> dbwd(V ggx, V ggw, V g, V x, V w) const {
+    mask_t<V> pos = x > C(0);
+    return {{where<V>(pos, ggx, madd(w, ggx, x * ggw)), where<V>(pos, C(0), g * ggw), where<V>(pos, C(0), g * ggx)}};
+  }
+};
+
+// swish with a learnable beta: x sigmoid(beta x). With s = sigmoid(beta x),
+// sn = sigmoid(-beta x) = 1 - s and q = s sn:
+//   f_x  = s (1 + beta x sn)        f_b  = x^2 q
+//   f_xx = beta q (2 + beta x (sn - s))
+//   f_xb = x q (2 + beta x (sn - s))
+//   f_bb = x^3 q (sn - s)
+template <class C>
+struct SwishLearnable : ParamTraits {
+  TA_HD explicit SwishLearnable(const double*) {}
+  template <class V> TA_HD V fwd(V x, V b) const { return times_vanishing(x, m::sigmoid(x * b)); }
+  template <class V> TA_HD Outs<V, 2> bwd(V g, V x, V b) const {
+    V bx = x * b, s, sn;
+    sigmoid_pair(bx, s, sn);
+    V fx = where<V>(isinf(bx), where<V>(bx > C(0), C(1), C(0)), s * madd(bx, sn, C(1)));
+    V fb = where<V>(isinf(bx), C(0), x * x * (s * sn));
+    return {{g * fx, g * fb}};
+  }
+  template <class V> TA_HD Outs<V, 3> dbwd(V ggx, V ggb, V g, V x, V b) const {
+    V bx = x * b, s, sn;
+    sigmoid_pair(bx, s, sn);
+    V q = s * sn;
+    V k = madd(bx, sn - s, C(2));
+    V fx = s * madd(bx, sn, C(1));
+    V fb = x * x * q;
+    V fxx = b * q * k, fxb = x * q * k, fbb = x * x * x * q * (sn - s);
+    mask_t<V> inf = isinf(bx);
+    fx = where<V>(inf, where<V>(bx > C(0), C(1), C(0)), fx);
+    fb = where<V>(inf, C(0), fb);
+    fxx = where<V>(inf, C(0), fxx);
+    fxb = where<V>(inf, C(0), fxb);
+    fbb = where<V>(inf, C(0), fbb);
+    return {{madd(ggx, fx, ggb * fb), g * madd(ggx, fxx, ggb * fxb), g * madd(ggx, fxb, ggb * fbb)}};
+  }
 };
 
 }  // namespace act

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "common.h"
 #include "cpu/kernels.h"
 #include "layout.h"
 #include "pointwise.h"
@@ -198,47 +199,12 @@ const KernelTable& kernels() { return *current_isa().load(std::memory_order_rela
 // ------------------------------------------------------------- kernels ---
 namespace {
 
-int dtype_index(const at::Tensor& t) {
-  switch (t.scalar_type()) {
-    case at::kFloat: return static_cast<int>(DType::F32);
-    case at::kDouble: return static_cast<int>(DType::F64);
-    case at::kHalf: return static_cast<int>(DType::F16);
-    case at::kBFloat16: return static_cast<int>(DType::BF16);
-    default: TORCH_INTERNAL_ASSERT(false);
-  }
-}
-
-void check_float(const at::Tensor& t, const char* what, const std::string& op) {
-  TORCH_CHECK(t.layout() == at::kStrided, op, ": expected a strided (dense) tensor for '", what, "', got ",
-              t.layout());
-  const auto st = t.scalar_type();
-  TORCH_CHECK(st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16, op,
-              ": expected a floating point tensor (float32, float64, float16 or bfloat16) for '", what,
-              "', got ", st);
-}
-
-void check_same(const at::Tensor& a, const char* an, const at::Tensor& b, const char* bn, const std::string& op) {
-  TORCH_CHECK(a.sym_sizes() == b.sym_sizes(), op, ": '", an, "' has shape ", a.sym_sizes(), " but '", bn,
-              "' has shape ", b.sym_sizes());
-  TORCH_CHECK(a.scalar_type() == b.scalar_type(), op, ": '", an, "' has dtype ", a.scalar_type(), " but '", bn,
-              "' has dtype ", b.scalar_type());
-  TORCH_CHECK(a.device() == b.device(), op, ": '", an, "' is on ", a.device(), " but '", bn, "' is on ",
-              b.device());
-}
-
 // out = kernel(inputs...), elementwise, on the CPU.
 void run_cpu(OpId id, Kind kind, const at::Tensor& out, std::initializer_list<at::Tensor> inputs,
              const double* params) {
-  if (out.numel() == 0) return;
-  const cpu::Loop fn = cpu::kernels().pointwise[static_cast<int>(id)][static_cast<int>(kind)][dtype_index(out)];
-  TORCH_INTERNAL_ASSERT(fn != nullptr);
-  at::TensorIteratorConfig config;
-  config.set_check_mem_overlap(true).check_all_same_dtype(true).resize_outputs(false).add_output(out);
-  for (const auto& t : inputs) config.add_const_input(t);
-  auto iter = config.build();
-  std::array<double, kMaxParams> p{};
-  std::copy(params, params + pointwise_info(id).nparams, p.begin());
-  iter.for_each([fn, p](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, p.data()); });
+  const cpu::Loop fn =
+      cpu::kernels().pointwise[static_cast<int>(id)][static_cast<int>(kind)][dtype_index(out.scalar_type())];
+  run_loop(fn, {out}, inputs, params, pointwise_info(id).nparams);
 }
 
 // One kernel object per (op, variant, device); `meta` ones only allocate.

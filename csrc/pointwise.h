@@ -11,11 +11,10 @@
 #include <vector>
 
 #include "activations.h"
+#include "common.h"
 #include "registry.h"
 
 namespace ta {
-
-constexpr int kMaxParams = 4;
 
 enum class ParamKind { Float, Choice };
 

@@ -38,7 +38,25 @@
   X(hardshrink, Hardshrink, "float lambd=0.5")                           \
   X(threshold, Threshold, "float threshold, float value")
 
+// Pointwise ops with a learnable tensor parameter of 1 or C (= size of dim 1)
+// elements: X(name, Functor, "parameter name"). Generated for each:
+//   foo(Tensor self, Tensor weight) -> Tensor
+//   foo_backward(Tensor grad_output, Tensor self, Tensor weight) -> (Tensor, Tensor)
+//   foo_double_backward(Tensor? grad_grad_input, Tensor? grad_grad_weight,
+//                       Tensor grad_output, Tensor self, Tensor weight) -> (Tensor, Tensor, Tensor)
+#define TA_PARAMETRIC_OPS(X)                                             \
+  X(prelu, Prelu, "weight")                                              \
+  X(swish_learnable, SwishLearnable, "beta")
+
 namespace ta {
+
+enum class ParamOpId : int {
+#define TA_X(name, F, wname) name,
+  TA_PARAMETRIC_OPS(TA_X)
+#undef TA_X
+  kCount
+};
+constexpr int kNumParametricOps = static_cast<int>(ParamOpId::kCount);
 
 enum class OpId : int {
 #define TA_X(name, F, params) name,

@@ -388,6 +388,12 @@ TA_HD V sqrt(V x) {
   }
 }
 
+// Several results of one functor call.
+template <class V, int K>
+struct Outs {
+  V v[K];
+};
+
 // Apply a scalar function lane by lane (used where no vector formula exists).
 template <class V, class F>
 TA_HD V map_lanes(V x, F f) {

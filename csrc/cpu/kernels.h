@@ -17,6 +17,9 @@ using Loop = void (*)(char** data, const int64_t* strides, int64_t n, const doub
 struct KernelTable {
   const char* isa;
   Loop pointwise[kNumPointwiseOps][kNumKinds][kNumDTypes];
+  // Fwd (1 output, inputs x w), Bwd (2 outputs, inputs g x w),
+  // DBwd (3 outputs, inputs ggx ggw g x w); w broadcast to x's shape.
+  Loop parametric[kNumParametricOps][3][kNumDTypes];
 };
 
 // One per build; absent ISAs are not linked in.

@@ -131,51 +131,94 @@ TA_HD void store(typename S::raw* p, V_t<S> v) {
 }
 
 // ----------------------------------------------------------------- loops ---
-// Runs f over n elements of N inputs (data[1..N]) into data[0].
-template <class S, int N, class F, size_t... I>
-TA_HD void contiguous(typename S::raw* out, const typename S::raw* const* in, int64_t n, F& f,
-                      std::index_sequence<I...>) {
+// Runs f over n elements: inputs in[k] advance by step[k] (1, or 0 for an
+// operand broadcast along the loop, whose pointer then holds one vector's
+// worth of copies), outputs are contiguous.
+template <class S, int NOut, int NIn, class F, size_t... I, size_t... O>
+TA_HD void contiguous(typename S::raw* const* out, const typename S::raw* const* in, const int* step, int64_t n,
+                      F& f, std::index_sequence<I...>, std::index_sequence<O...>) {
   using R = typename S::raw;
   constexpr int W = kLanes<S>;
+  auto emit = [&](R* const* dst, int64_t at, const auto& r) {
+    if constexpr (NOut == 1) {
+      store<S>(dst[0] + at, r);
+    } else {
+      (store<S>(dst[O] + at, r.v[O]), ...);
+    }
+  };
   int64_t i = 0;
-  for (; i + W <= n; i += W) store<S>(out + i, f(load<S>(in[I] + i)...));
+  for (; i + W <= n; i += W) emit(out, i, f(load<S>(in[I] + i * step[I])...));
   if (i < n) {
     // Zero padding keeps the spare lanes finite; their results are dropped.
-    R buf[N + 1][W] = {};
-    const size_t bytes = static_cast<size_t>(n - i) * sizeof(R);
-    ((void)__builtin_memcpy(buf[I + 1], in[I] + i, bytes), ...);
-    store<S>(buf[0], f(load<S>(buf[I + 1])...));
-    __builtin_memcpy(out + i, buf[0], bytes);
+    R ibuf[NIn][W] = {};
+    R obuf[NOut][W];
+    R* optr[NOut];
+    const int64_t rest = n - i;
+    for (int k = 0; k < NIn; ++k) {
+      __builtin_memcpy(ibuf[k], in[k] + i * step[k], static_cast<size_t>(step[k] ? rest : W) * sizeof(R));
+    }
+    for (int k = 0; k < NOut; ++k) optr[k] = obuf[k];
+    emit(optr, 0, f(load<S>(ibuf[I])...));
+    for (int k = 0; k < NOut; ++k) __builtin_memcpy(out[k] + i, obuf[k], static_cast<size_t>(rest) * sizeof(R));
   }
 }
 
-template <class S, int N, class F>
+// TensorIterator's 1-d loop: data[0..NOut) are outputs, then NIn inputs.
+template <class S, int NOut, int NIn, class F>
 void run(char** data, const int64_t* strides, int64_t n, F f) {
   using R = typename S::raw;
-  constexpr auto seq = std::make_index_sequence<N>();
-  bool contig = true;
-  for (int k = 0; k <= N; ++k) contig &= strides[k] == static_cast<int64_t>(sizeof(R));
-  if (contig) {
-    const R* in[N];
-    for (int k = 0; k < N; ++k) in[k] = reinterpret_cast<const R*>(data[k + 1]);
-    contiguous<S, N>(reinterpret_cast<R*>(data[0]), in, n, f, seq);
+  constexpr int W = kLanes<S>;
+  constexpr auto iseq = std::make_index_sequence<NIn>();
+  constexpr auto oseq = std::make_index_sequence<NOut>();
+  constexpr int64_t kSize = sizeof(R);
+  R* out[NOut];
+  const R* in[NIn];
+  int step[NIn];
+  R bcast[NIn][W];
+  bool fast = true;
+  for (int k = 0; k < NOut; ++k) {
+    out[k] = reinterpret_cast<R*>(data[k]);
+    fast &= strides[k] == kSize;
+  }
+  for (int k = 0; k < NIn; ++k) {
+    const int64_t st = strides[NOut + k];
+    in[k] = reinterpret_cast<const R*>(data[NOut + k]);
+    step[k] = 1;
+    if (st == 0) {
+      for (int j = 0; j < W; ++j) __builtin_memcpy(&bcast[k][j], in[k], sizeof(R));
+      in[k] = bcast[k];
+      step[k] = 0;
+    } else {
+      fast &= st == kSize;
+    }
+  }
+  if (fast) {
+    contiguous<S, NOut, NIn>(out, in, step, n, f, iseq, oseq);
     return;
   }
-  // Strided or broadcast operands: gather a block, run the contiguous code on
-  // it, scatter the results.
+  // Strided operands: gather a block, run the contiguous code on it, scatter
+  // the results.
   constexpr int64_t kBlock = 256;
-  R buf[N + 1][kBlock];
-  const R* in[N];
-  for (int k = 0; k < N; ++k) in[k] = buf[k + 1];
+  R buf[NOut + NIn][kBlock];
+  R* bout[NOut];
+  const R* bin[NIn];
+  int ones[NIn];
+  for (int k = 0; k < NOut; ++k) bout[k] = buf[k];
+  for (int k = 0; k < NIn; ++k) {
+    bin[k] = buf[NOut + k];
+    ones[k] = 1;
+  }
   for (int64_t start = 0; start < n; start += kBlock) {
     const int64_t len = n - start < kBlock ? n - start : kBlock;
-    for (int k = 1; k <= N; ++k) {
+    for (int k = NOut; k < NOut + NIn; ++k) {
       const char* src = data[k] + start * strides[k];
       for (int64_t j = 0; j < len; ++j) __builtin_memcpy(&buf[k][j], src + j * strides[k], sizeof(R));
     }
-    contiguous<S, N>(buf[0], in, len, f, seq);
-    char* dst = data[0] + start * strides[0];
-    for (int64_t j = 0; j < len; ++j) __builtin_memcpy(dst + j * strides[0], &buf[0][j], sizeof(R));
+    contiguous<S, NOut, NIn>(bout, bin, ones, len, f, iseq, oseq);
+    for (int k = 0; k < NOut; ++k) {
+      char* dst = data[k] + start * strides[k];
+      for (int64_t j = 0; j < len; ++j) __builtin_memcpy(dst + j * strides[k], &buf[k][j], sizeof(R));
+    }
   }
 }
 
@@ -185,26 +228,26 @@ struct Pointwise {
   using V = V_t<S>;
   static void fwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
-    run<S, 1>(d, s, n, [&](V x) { return op.fwd(x); });
+    run<S, 1, 1>(d, s, n, [&](V x) { return op.fwd(x); });
   }
   static void bwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
-    run<S, 2>(d, s, n, [&](V g, V x) { return op.bwd(g, x); });
+    run<S, 1, 2>(d, s, n, [&](V g, V x) { return op.bwd(g, x); });
   }
   static void dbwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
-    run<S, 3>(d, s, n, [&](V gg, V g, V x) { return op.dbwd(gg, g, x); });
+    run<S, 1, 3>(d, s, n, [&](V gg, V g, V x) { return op.dbwd(gg, g, x); });
   }
   static void bwd_result(char** d, const int64_t* s, int64_t n, const double* p) {
     if constexpr (Op<C>::kResultForm) {
       const Op<C> op(p);
-      run<S, 2>(d, s, n, [&](V g, V y) { return op.bwd_result(g, y); });
+      run<S, 1, 2>(d, s, n, [&](V g, V y) { return op.bwd_result(g, y); });
     }
   }
   static void dbwd_result(char** d, const int64_t* s, int64_t n, const double* p) {
     if constexpr (Op<C>::kResultForm) {
       const Op<C> op(p);
-      run<S, 3>(d, s, n, [&](V gg, V g, V y) { return op.dbwd_result(gg, g, y); });
+      run<S, 1, 3>(d, s, n, [&](V gg, V g, V y) { return op.dbwd_result(gg, g, y); });
     }
   }
   static void fill(cpu::Loop (&t)[kNumKinds][kNumDTypes], DType dt) {
@@ -216,6 +259,38 @@ struct Pointwise {
     t[static_cast<int>(Kind::DBwdResult)][i] = Op<C>::kResultForm ? &dbwd_result : nullptr;
   }
 };
+
+template <template <class> class Op, class S>
+struct Parametric {
+  using C = C_t<S>;
+  using V = V_t<S>;
+  static void fwd(char** d, const int64_t* s, int64_t n, const double* p) {
+    const Op<C> op(p);
+    run<S, 1, 2>(d, s, n, [&](V x, V w) { return op.fwd(x, w); });
+  }
+  static void bwd(char** d, const int64_t* s, int64_t n, const double* p) {
+    const Op<C> op(p);
+    run<S, 2, 3>(d, s, n, [&](V g, V x, V w) { return op.bwd(g, x, w); });
+  }
+  static void dbwd(char** d, const int64_t* s, int64_t n, const double* p) {
+    const Op<C> op(p);
+    run<S, 3, 5>(d, s, n, [&](V ggx, V ggw, V g, V x, V w) { return op.dbwd(ggx, ggw, g, x, w); });
+  }
+  static void fill(cpu::Loop (&t)[3][kNumDTypes], DType dt) {
+    const int i = static_cast<int>(dt);
+    t[0][i] = &fwd;
+    t[1][i] = &bwd;
+    t[2][i] = &dbwd;
+  }
+};
+
+template <template <class> class Op>
+void fill_parametric(cpu::Loop (&t)[3][kNumDTypes]) {
+  Parametric<Op, F32>::fill(t, DType::F32);
+  Parametric<Op, F64>::fill(t, DType::F64);
+  Parametric<Op, F16>::fill(t, DType::F16);
+  Parametric<Op, BF16>::fill(t, DType::BF16);
+}
 
 template <template <class> class Op>
 void fill_all(cpu::Loop (&t)[kNumKinds][kNumDTypes]) {
@@ -241,6 +316,9 @@ cpu::KernelTable make_table() {
 #undef TA_STR2
 #define TA_X(name, F, params) fill_all<act::F>(t.pointwise[static_cast<int>(OpId::name)]);
   TA_POINTWISE_OPS(TA_X)
+#undef TA_X
+#define TA_X(name, F, wname) fill_parametric<act::F>(t.parametric[static_cast<int>(ParamOpId::name)]);
+  TA_PARAMETRIC_OPS(TA_X)
 #undef TA_X
   return t;
 }

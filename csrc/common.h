@@ -1,0 +1,63 @@
+// Helpers shared by the operator implementations: input checks and running
+// a per-ISA loop over TensorIterator.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/TensorIterator.h>
+
+#include <array>
+#include <initializer_list>
+#include <string>
+
+#include "cpu/kernels.h"
+
+namespace ta {
+
+constexpr int kMaxParams = 4;
+
+inline int dtype_index(at::ScalarType st) {
+  switch (st) {
+    case at::kFloat: return static_cast<int>(DType::F32);
+    case at::kDouble: return static_cast<int>(DType::F64);
+    case at::kHalf: return static_cast<int>(DType::F16);
+    case at::kBFloat16: return static_cast<int>(DType::BF16);
+    default: TORCH_INTERNAL_ASSERT(false, "unsupported dtype ", st);
+  }
+}
+
+inline void check_float(const at::Tensor& t, const char* what, const std::string& op) {
+  TORCH_CHECK(t.layout() == at::kStrided, op, ": expected a strided (dense) tensor for '", what, "', got ",
+              t.layout());
+  const auto st = t.scalar_type();
+  TORCH_CHECK(st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16, op,
+              ": expected a floating point tensor (float32, float64, float16 or bfloat16) for '", what,
+              "', got ", st);
+}
+
+inline void check_same(const at::Tensor& a, const char* an, const at::Tensor& b, const char* bn,
+                       const std::string& op) {
+  TORCH_CHECK(a.sym_sizes() == b.sym_sizes(), op, ": '", an, "' has shape ", a.sym_sizes(), " but '", bn,
+              "' has shape ", b.sym_sizes());
+  TORCH_CHECK(a.scalar_type() == b.scalar_type(), op, ": '", an, "' has dtype ", a.scalar_type(), " but '", bn,
+              "' has dtype ", b.scalar_type());
+  TORCH_CHECK(a.device() == b.device(), op, ": '", an, "' is on ", a.device(), " but '", bn, "' is on ",
+              b.device());
+}
+
+// outputs = fn(inputs...) elementwise, on the CPU, in parallel. All tensors
+// have the same shape and dtype (inputs may be broadcast views).
+inline void run_loop(cpu::Loop fn, std::initializer_list<at::Tensor> outputs, std::initializer_list<at::Tensor> inputs,
+                     const double* params, int nparams) {
+  TORCH_INTERNAL_ASSERT(fn != nullptr);
+  if (outputs.begin()->numel() == 0) return;
+  at::TensorIteratorConfig config;
+  config.set_check_mem_overlap(true).check_all_same_dtype(true).resize_outputs(false);
+  for (const auto& t : outputs) config.add_output(t);
+  for (const auto& t : inputs) config.add_const_input(t);
+  auto iter = config.build();
+  std::array<double, kMaxParams> p{};
+  std::copy(params, params + nparams, p.begin());
+  iter.for_each([fn, p](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, p.data()); });
+}
+
+}  // namespace ta

@@ -1,0 +1,585 @@
+// Activations with more than one tensor argument:
+//   - parametric ops (registry: TA_PARAMETRIC_OPS): prelu and swish_learnable,
+//     f(x, w) with w of 1 or C = x.size(1) elements;
+//   - rrelu, whose training mode draws a random slope per element.
+// Schemas, CPU and Meta kernels and autograd are all here.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/OpMathType.h>
+#include <ATen/core/DistributionsHelper.h>
+#include <torch/csrc/autograd/VariableTypeUtils.h>
+#include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#include <torch/library.h>
+
+#include <mutex>
+
+#include "common.h"
+#include "layout.h"
+#include "pointwise.h"
+
+namespace ta {
+namespace {
+
+using torch::autograd::Node;
+using torch::autograd::SavedVariable;
+using torch::autograd::variable_list;
+using Stack = torch::jit::Stack;
+
+// ===================================================== parametric ops ====
+struct ParamInfo {
+  ParamOpId id;
+  std::string name, wname;
+};
+
+const std::vector<ParamInfo>& param_infos() {
+  static const std::vector<ParamInfo> v = {
+#define TA_X(name, F, wname) {ParamOpId::name, #name, wname},
+      TA_PARAMETRIC_OPS(TA_X)
+#undef TA_X
+  };
+  return v;
+}
+
+std::string pname(ParamOpId id, const char* suffix = "") {
+  return "torch_activations::" + param_infos()[static_cast<int>(id)].name + suffix;
+}
+
+int64_t channels(const at::Tensor& x) { return x.dim() >= 2 ? x.size(1) : 1; }
+
+// Checks in PyTorch's words (see at::prelu).
+void check_weight(const at::Tensor& x, const at::Tensor& w, const std::string& op) {
+  check_float(x, "self", op);
+  TORCH_CHECK(w.layout() == at::kStrided, op, ": expected a strided tensor for the parameter");
+  TORCH_CHECK(x.scalar_type() == w.scalar_type(), op, ": Type promoting not supported. Got ", x.scalar_type(),
+              " and ", w.scalar_type());
+  TORCH_CHECK(x.device() == w.device(), op, ": input is on ", x.device(), " but the parameter is on ", w.device());
+  TORCH_CHECK(w.dim() <= 1, op, ": Expected the parameter to be a scalar or 1D tensor, but got: ndim = ", w.dim());
+  const auto n = w.sym_numel();
+  TORCH_CHECK(n == 1 || n == (x.dim() >= 2 ? x.sym_size(1) : c10::SymInt(1)), op,
+              ": Mismatch of parameter numbers and input channel size. Found parameter numbers = ", n,
+              " and channel size = ", (x.dim() >= 2 ? x.sym_size(1) : c10::SymInt(1)), ".");
+}
+
+// w viewed with x's shape: shared, or along dim 1.
+at::Tensor broadcast_param(const at::Tensor& w, const at::Tensor& x) {
+  if (w.numel() == 1) return w.reshape({}).expand(x.sizes());
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[1] = w.numel();
+  return w.reshape(shape).expand(x.sizes());
+}
+
+// Sums per-element parameter gradients into the parameter's shape.
+at::Tensor reduce_param(const at::Tensor& elem, const at::Tensor& w) {
+  if (w.numel() == 1) return elem.sum().reshape(w.sizes());
+  std::vector<int64_t> dims;
+  for (int64_t d = 0; d < elem.dim(); ++d)
+    if (d != 1) dims.push_back(d);
+  return elem.sum(dims).reshape(w.sizes());
+}
+
+cpu::Loop param_loop(ParamOpId id, int kind, at::ScalarType st) {
+  return cpu::kernels().parametric[static_cast<int>(id)][kind][dtype_index(st)];
+}
+
+struct ParamKernel final : c10::OperatorKernel {
+  ParamOpId id;
+  int variant;  // 0 fwd, 1 bwd, 2 double bwd
+  bool meta;
+  ParamKernel(ParamOpId i, int v, bool m) : id(i), variant(v), meta(m) {}
+  void operator()(const c10::OperatorHandle&, c10::DispatchKeySet, Stack* stack) {
+    static const char* suffix[] = {"", "_backward", "_double_backward"};
+    const std::string op = pname(id, suffix[variant]);
+    if (variant == 0) {
+      const at::Tensor x = torch::jit::peek(*stack, 0, 2).toTensor();
+      const at::Tensor w = torch::jit::peek(*stack, 1, 2).toTensor();
+      check_weight(x, w, op);
+      at::Tensor out = empty_like_pointwise(x);
+      if (!meta) run_loop(param_loop(id, 0, x.scalar_type()), {out}, {x, broadcast_param(w, x)}, nullptr, 0);
+      torch::jit::drop(*stack, 2);
+      stack->emplace_back(std::move(out));
+    } else if (variant == 1) {
+      const at::Tensor g = torch::jit::peek(*stack, 0, 3).toTensor();
+      const at::Tensor x = torch::jit::peek(*stack, 1, 3).toTensor();
+      const at::Tensor w = torch::jit::peek(*stack, 2, 3).toTensor();
+      check_weight(x, w, op);
+      check_same(g, "grad_output", x, "self", op);
+      at::Tensor gx = empty_like_pointwise(x), gw;
+      if (meta) {
+        gw = at::empty_symint(w.sym_sizes(), w.options());
+      } else {
+        at::Tensor gw_elem = empty_like_pointwise(x);
+        run_loop(param_loop(id, 1, x.scalar_type()), {gx, gw_elem}, {g, x, broadcast_param(w, x)}, nullptr, 0);
+        gw = reduce_param(gw_elem, w);
+      }
+      torch::jit::drop(*stack, 3);
+      stack->emplace_back(std::move(gx));
+      stack->emplace_back(std::move(gw));
+    } else {
+      auto ggx = torch::jit::peek(*stack, 0, 5).toOptional<at::Tensor>();
+      auto ggw = torch::jit::peek(*stack, 1, 5).toOptional<at::Tensor>();
+      const at::Tensor g = torch::jit::peek(*stack, 2, 5).toTensor();
+      const at::Tensor x = torch::jit::peek(*stack, 3, 5).toTensor();
+      const at::Tensor w = torch::jit::peek(*stack, 4, 5).toTensor();
+      check_weight(x, w, op);
+      check_same(g, "grad_output", x, "self", op);
+      if (ggx && ggx->defined()) check_same(*ggx, "grad_grad_input", x, "self", op);
+      if (ggw && ggw->defined()) check_same(*ggw, "grad_grad_weight", w, "weight", op);
+      at::Tensor dg = empty_like_pointwise(x), dx = empty_like_pointwise(x), dw;
+      if (meta) {
+        dw = at::empty_symint(w.sym_sizes(), w.options());
+      } else {
+        const at::Tensor zero = at::zeros({}, x.options());
+        const at::Tensor a = ggx && ggx->defined() ? *ggx : zero.expand(x.sizes());
+        const at::Tensor b = ggw && ggw->defined() ? broadcast_param(*ggw, x) : zero.expand(x.sizes());
+        at::Tensor dw_elem = empty_like_pointwise(x);
+        run_loop(param_loop(id, 2, x.scalar_type()), {dg, dx, dw_elem}, {a, b, g, x, broadcast_param(w, x)},
+                 nullptr, 0);
+        dw = reduce_param(dw_elem, w);
+      }
+      torch::jit::drop(*stack, 5);
+      stack->emplace_back(std::move(dg));
+      stack->emplace_back(std::move(dx));
+      stack->emplace_back(std::move(dw));
+    }
+  }
+};
+
+const c10::OperatorHandle& param_handle(ParamOpId id, int variant) {
+  static std::once_flag once;
+  static std::vector<std::array<c10::OperatorHandle, 3>> handles;
+  std::call_once(once, [] {
+    for (const auto& p : param_infos()) {
+      auto find = [&](const char* s) {
+        const std::string n = pname(p.id, s);
+        return c10::Dispatcher::singleton().findSchemaOrThrow(n.c_str(), "");
+      };
+      handles.push_back({find(""), find("_backward"), find("_double_backward")});
+    }
+  });
+  return handles[static_cast<int>(id)][variant];
+}
+
+Stack call_param(ParamOpId id, int variant, Stack st) {
+  param_handle(id, variant).callBoxed(st);
+  return st;
+}
+
+std::string camel(const std::string& name) {
+  std::string out;
+  bool up = true;
+  for (char c : name) {
+    if (c == '_') {
+      up = true;
+    } else {
+      out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+      up = false;
+    }
+  }
+  return out;
+}
+
+struct ParamBackward final : Node {
+  ParamOpId id;
+  SavedVariable x, w;
+  explicit ParamBackward(ParamOpId i) : id(i) {}
+  variable_list apply(variable_list&& grads) override {
+    if (!grads[0].defined()) return {at::Tensor(), at::Tensor()};
+    Stack r = call_param(id, 1, {grads[0], x.unpack(), w.unpack()});
+    return {task_should_compute_output(0) ? r[0].toTensor() : at::Tensor(),
+            task_should_compute_output(1) ? r[1].toTensor() : at::Tensor()};
+  }
+  void release_variables() override {
+    x.reset_data();
+    w.reset_data();
+  }
+  std::string name() const override {
+    return "torch_activations::" + camel(param_infos()[static_cast<int>(id)].name) + "Backward";
+  }
+};
+
+struct ParamDoubleBackward final : Node {
+  ParamOpId id;
+  SavedVariable g, x, w;
+  explicit ParamDoubleBackward(ParamOpId i) : id(i) {}
+  variable_list apply(variable_list&& grads) override {
+    if (!grads[0].defined() && !grads[1].defined()) return {at::Tensor(), at::Tensor(), at::Tensor()};
+    auto opt = [](const at::Tensor& t) { return t.defined() ? c10::IValue(t) : c10::IValue(); };
+    Stack r = call_param(id, 2, {opt(grads[0]), opt(grads[1]), g.unpack(), x.unpack(), w.unpack()});
+    variable_list out(3);
+    for (int i = 0; i < 3; ++i)
+      if (task_should_compute_output(i)) out[i] = r[i].toTensor();
+    return out;
+  }
+  void release_variables() override {
+    g.reset_data();
+    x.reset_data();
+    w.reset_data();
+  }
+  std::string name() const override {
+    return "torch_activations::" + camel(param_infos()[static_cast<int>(id)].name) + "BackwardBackward";
+  }
+};
+
+void no_forward_ad(const std::vector<at::Tensor>& ts, const std::string& op) {
+  for (const auto& t : ts) {
+    TORCH_CHECK(!t.defined() || !t._fw_grad(0).defined(), op,
+                ": forward-mode automatic differentiation is not supported");
+  }
+}
+
+struct ParamAutograd final : c10::OperatorKernel {
+  ParamOpId id;
+  int variant;  // 0 fwd, 1 bwd
+  ParamAutograd(ParamOpId i, int v) : id(i), variant(v) {}
+  void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
+    const int n = variant == 0 ? 2 : 3;
+    std::vector<at::Tensor> in;
+    for (int i = 0; i < n; ++i) in.push_back(torch::jit::peek(*stack, i, n).toTensor());
+    no_forward_ad(in, op.schema().name());
+    bool need = false;
+    for (const auto& t : in) need |= torch::autograd::compute_requires_grad(t);
+    if (!need) {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
+      return;
+    }
+    c10::intrusive_ptr<Node> node;
+    if (variant == 0) {
+      auto nd = c10::make_intrusive<ParamBackward>(id);
+      nd->set_next_edges(torch::autograd::collect_next_edges(in[0], in[1]));
+      nd->x = SavedVariable(in[0], false);
+      nd->w = SavedVariable(in[1], false);
+      node = nd;
+    } else {
+      auto nd = c10::make_intrusive<ParamDoubleBackward>(id);
+      nd->set_next_edges(torch::autograd::collect_next_edges(in[0], in[1], in[2]));
+      nd->g = SavedVariable(in[0], false);
+      nd->x = SavedVariable(in[1], false);
+      nd->w = SavedVariable(in[2], false);
+      node = nd;
+    }
+    {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
+    }
+    const int nout = variant == 0 ? 1 : 2;
+    std::vector<at::Tensor> outs;
+    for (int i = 0; i < nout; ++i) outs.push_back(torch::jit::peek(*stack, i, nout).toTensor());
+    torch::autograd::set_history(outs, node);
+  }
+};
+
+// =============================================================== rrelu ====
+// Training mode follows PyTorch's CPU kernel draw for draw: the input is
+// walked in logical (row-major) order and each element <= 0 takes one
+// uniform(lower, upper) sample from the generator, so torch.manual_seed
+// reproduces PyTorch's slopes exactly.
+template <class T, class Acc>
+void rrelu_train(const at::Tensor& x, at::Tensor& out, at::Tensor& noise, double lower, double upper,
+                 at::CPUGeneratorImpl* gen) {
+  const T* in = x.const_data_ptr<T>();
+  T* o = out.data_ptr<T>();
+  T* nz = noise.data_ptr<T>();
+  const int64_t n = x.numel();
+  // PyTorch rounds the bounds to the compute type before drawing in double.
+  const Acc lo = static_cast<Acc>(lower), hi = static_cast<Acc>(upper);
+  for (int64_t i = 0; i < n; ++i) {
+    if (static_cast<Acc>(in[i]) <= Acc(0)) {
+      at::uniform_real_distribution<double> uniform(lo, hi);
+      const Acc r = static_cast<Acc>(uniform(gen));
+      o[i] = static_cast<T>(static_cast<Acc>(in[i]) * r);
+      nz[i] = static_cast<T>(r);
+    } else {
+      nz[i] = static_cast<T>(1);
+      o[i] = in[i];
+    }
+  }
+}
+
+void rrelu_check(const at::Tensor& x, double lower, double upper, const std::string& op) {
+  check_float(x, "self", op);
+  TORCH_CHECK(lower <= upper, op, ": Lower bound should be less than or equal to the upper bound");
+}
+
+// Computes into `out` (which may be x itself) and returns the noise.
+at::Tensor rrelu_compute(const at::Tensor& x, const at::Tensor& out, double lower, double upper, bool training,
+                         const std::optional<at::Generator>& generator) {
+  if (!training) {
+    const double slope = (lower + upper) / 2;
+    run_loop(cpu::kernels().pointwise[static_cast<int>(OpId::leaky_relu)][static_cast<int>(Kind::Fwd)]
+                                     [dtype_index(x.scalar_type())],
+             {out}, {x}, &slope, 1);
+    return at::empty({0}, x.options());
+  }
+  const at::Tensor xc = x.contiguous();
+  at::Tensor oc = at::empty_like(xc, at::MemoryFormat::Contiguous);
+  at::Tensor nc = at::empty_like(xc, at::MemoryFormat::Contiguous);
+  auto gen = at::get_generator_or_default<at::CPUGeneratorImpl>(generator, at::detail::getDefaultCPUGenerator());
+  {
+    std::lock_guard<std::mutex> lock(gen->mutex_);
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "rrelu", [&] {
+      rrelu_train<scalar_t, at::opmath_type<scalar_t>>(xc, oc, nc, lower, upper, gen);
+    });
+  }
+  out.copy_(oc);
+  at::Tensor noise = empty_like_pointwise(out);
+  noise.copy_(nc);
+  return noise;
+}
+
+at::Tensor leaky_backward(const at::Tensor& g, const at::Tensor& s, double slope, bool is_result) {
+  at::Tensor out = empty_like_pointwise(s);
+  run_loop(cpu::kernels().pointwise[static_cast<int>(OpId::leaky_relu)]
+                                   [static_cast<int>(is_result ? Kind::BwdResult : Kind::Bwd)]
+                                   [dtype_index(s.scalar_type())],
+           {out}, {g, s}, &slope, 1);
+  return out;
+}
+
+// rrelu(Tensor self, float lower, float upper, bool training, Generator? generator) -> (Tensor, Tensor)
+struct RreluKernel final : c10::OperatorKernel {
+  bool inplace, meta;
+  RreluKernel(bool i, bool m) : inplace(i), meta(m) {}
+  void operator()(const c10::OperatorHandle&, c10::DispatchKeySet, Stack* stack) {
+    const std::string op = inplace ? "torch_activations::rrelu_" : "torch_activations::rrelu";
+    auto args = torch::jit::last(*stack, 5);
+    const at::Tensor x = args[0].toTensor();
+    const double lower = args[1].toDouble(), upper = args[2].toDouble();
+    const bool training = args[3].toBool();
+    const auto gen = args[4].toOptional<at::Generator>();
+    rrelu_check(x, lower, upper, op);
+    at::Tensor out = inplace ? x : empty_like_pointwise(x);
+    at::Tensor noise;
+    if (meta) {
+      noise = training ? empty_like_pointwise(x) : at::empty({0}, x.options());
+    } else {
+      noise = rrelu_compute(x, out, lower, upper, training, gen);
+    }
+    torch::jit::drop(*stack, 5);
+    if (!inplace) stack->emplace_back(std::move(out));
+    stack->emplace_back(std::move(noise));
+  }
+};
+
+// rrelu_backward(Tensor grad_output, Tensor self, Tensor noise, float lower, float upper, bool training,
+//                bool is_result) -> Tensor
+struct RreluBackwardKernel final : c10::OperatorKernel {
+  bool meta;
+  explicit RreluBackwardKernel(bool m) : meta(m) {}
+  void operator()(const c10::OperatorHandle&, c10::DispatchKeySet, Stack* stack) {
+    const std::string op = "torch_activations::rrelu_backward";
+    auto args = torch::jit::last(*stack, 7);
+    const at::Tensor g = args[0].toTensor(), s = args[1].toTensor(), noise = args[2].toTensor();
+    const double lower = args[3].toDouble(), upper = args[4].toDouble();
+    const bool training = args[5].toBool(), is_result = args[6].toBool();
+    rrelu_check(s, lower, upper, op);
+    check_same(g, "grad_output", s, "self", op);
+    // PyTorch's rule: a zero-width range is a fixed slope, even in training.
+    const bool use_noise = training && upper - lower > 1e-6;
+    if (use_noise) check_same(noise, "noise", s, "self", op);
+    at::Tensor out;
+    if (meta) {
+      out = empty_like_pointwise(s);
+    } else if (use_noise) {
+      out = empty_like_pointwise(s);
+      at::mul_out(out, g, noise);
+    } else {
+      const double slope = (lower + upper) / 2;
+      TORCH_CHECK(!is_result || slope >= 0, op,
+                  ": In-place leakyReLu backward calculation is triggered with a negative slope which is not "
+                  "supported.");
+      out = leaky_backward(g, s, slope, is_result);
+    }
+    torch::jit::drop(*stack, 7);
+    stack->emplace_back(std::move(out));
+  }
+};
+
+const c10::OperatorHandle& rrelu_backward_handle() {
+  static const c10::OperatorHandle h =
+      c10::Dispatcher::singleton().findSchemaOrThrow("torch_activations::rrelu_backward", "");
+  return h;
+}
+
+struct RreluBackwardNode final : Node {
+  SavedVariable self, noise;
+  double lower = 0, upper = 0;
+  bool training = false, is_result = false;
+  std::string node_name = "torch_activations::RreluBackward";
+  variable_list apply(variable_list&& grads) override {
+    if (!grads[0].defined() || !task_should_compute_output(0)) return {at::Tensor()};
+    Stack st{grads[0], self.unpack(getptr()), noise.unpack(), lower, upper, training, is_result};
+    rrelu_backward_handle().callBoxed(st);
+    return {st[0].toTensor()};
+  }
+  void release_variables() override {
+    self.reset_data();
+    noise.reset_data();
+  }
+  std::string name() const override { return node_name; }
+};
+
+// The backward is linear in grad_output and does not depend on self
+// (a.e.), so its own backward is rrelu_backward again.
+struct RreluDoubleBackwardNode final : Node {
+  SavedVariable self, noise;
+  double lower = 0, upper = 0;
+  bool training = false, is_result = false;
+  variable_list apply(variable_list&& grads) override {
+    variable_list out(3);
+    if (!grads[0].defined() || !task_should_compute_output(0)) return out;
+    Stack st{grads[0], self.unpack(), noise.unpack(), lower, upper, training, is_result};
+    rrelu_backward_handle().callBoxed(st);
+    out[0] = st[0].toTensor();
+    return out;
+  }
+  void release_variables() override {
+    self.reset_data();
+    noise.reset_data();
+  }
+  std::string name() const override { return "torch_activations::RreluBackwardBackward"; }
+};
+
+struct RreluAutograd final : c10::OperatorKernel {
+  bool inplace;
+  explicit RreluAutograd(bool i) : inplace(i) {}
+  void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
+    auto args = torch::jit::last(*stack, 5);
+    const at::Tensor x = args[0].toTensor();
+    const double lower = args[1].toDouble(), upper = args[2].toDouble();
+    const bool training = args[3].toBool();
+    no_forward_ad({x}, op.schema().name());
+    const bool need = torch::autograd::compute_requires_grad(x);
+    if (!need) {
+      at::AutoDispatchBelowAutograd guard;
+      op.redispatchBoxed(ks & (inplace ? c10::after_autograd_keyset : c10::after_ADInplaceOrView_keyset), stack);
+      return;
+    }
+    if (inplace) {
+      torch::autograd::check_inplace(x, true);
+      const bool use_noise = training && upper - lower > 1e-6;
+      TORCH_CHECK(use_noise || (lower + upper) / 2 >= 0,
+                  "torch_activations::rrelu_: In-place leakyReLu backward calculation is triggered with a negative "
+                  "slope which is not supported. This is caused by calling in-place forward function with a "
+                  "negative slope, please call out-of-place version instead.");
+    }
+    auto node = c10::make_intrusive<RreluBackwardNode>();
+    node->set_next_edges(torch::autograd::collect_next_edges(x));
+    node->lower = lower;
+    node->upper = upper;
+    node->training = training;
+    node->is_result = inplace;
+    {
+      at::AutoDispatchBelowAutograd guard;
+      op.redispatchBoxed(ks & (inplace ? c10::after_autograd_keyset : c10::after_ADInplaceOrView_keyset), stack);
+    }
+    const at::Tensor noise = stack->back().toTensor();
+    if (inplace) {
+      torch::autograd::rebase_history(x, node);
+      node->self = SavedVariable(x, true, x.is_view());
+    } else {
+      const at::Tensor out = torch::jit::peek(*stack, 0, 2).toTensor();
+      torch::autograd::set_history(out, node);
+      node->self = SavedVariable(x, false);
+    }
+    node->noise = SavedVariable(noise, false);
+  }
+};
+
+struct RreluBackwardAutograd final : c10::OperatorKernel {
+  void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
+    auto args = torch::jit::last(*stack, 7);
+    const at::Tensor g = args[0].toTensor(), s = args[1].toTensor(), noise = args[2].toTensor();
+    no_forward_ad({g, s, noise}, op.schema().name());
+    const bool need = torch::autograd::compute_requires_grad(g, s, noise);
+    c10::intrusive_ptr<RreluDoubleBackwardNode> node;
+    if (need) {
+      node = c10::make_intrusive<RreluDoubleBackwardNode>();
+      node->set_next_edges(torch::autograd::collect_next_edges(g, s, noise));
+      node->self = SavedVariable(s, false);
+      node->noise = SavedVariable(noise, false);
+      node->lower = args[3].toDouble();
+      node->upper = args[4].toDouble();
+      node->training = args[5].toBool();
+      node->is_result = args[6].toBool();
+    }
+    {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
+    }
+    if (node) torch::autograd::set_history(stack->back().toTensor(), node);
+  }
+};
+
+struct RreluInplaceOrView final : c10::OperatorKernel {
+  void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
+    const at::Tensor self = torch::jit::peek(*stack, 0, 5).toTensor();
+    {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
+    }
+    torch::autograd::increment_version(self);
+  }
+};
+
+template <class K, class... A>
+torch::CppFunction boxed(A... a) {
+  return torch::CppFunction::makeFromBoxedFunctor(std::make_unique<K>(a...));
+}
+
+void register_param_kernels(torch::Library& m, bool meta) {
+  for (const auto& p : param_infos()) {
+    m.impl(p.name.c_str(), boxed<ParamKernel>(p.id, 0, meta));
+    m.impl((p.name + "_backward").c_str(), boxed<ParamKernel>(p.id, 1, meta));
+    m.impl((p.name + "_double_backward").c_str(), boxed<ParamKernel>(p.id, 2, meta));
+  }
+  m.impl("rrelu", boxed<RreluKernel>(false, meta));
+  m.impl("rrelu_", boxed<RreluKernel>(true, meta));
+  m.impl("rrelu_backward", boxed<RreluBackwardKernel>(meta));
+}
+
+}  // namespace
+}  // namespace ta
+
+TORCH_LIBRARY_FRAGMENT(torch_activations, m) {
+  for (const auto& p : ta::param_infos()) {
+    const std::string& n = p.name;
+    const std::string& w = p.wname;
+    m.def((n + "(Tensor self, Tensor " + w + ") -> Tensor").c_str());
+    m.def((n + "_backward(Tensor grad_output, Tensor self, Tensor " + w + ") -> (Tensor, Tensor)").c_str());
+    m.def((n + "_double_backward(Tensor? grad_grad_input, Tensor? grad_grad_" + w +
+           ", Tensor grad_output, Tensor self, Tensor " + w + ") -> (Tensor, Tensor, Tensor)")
+              .c_str());
+  }
+  const std::vector<at::Tag> seeded = {at::Tag::nondeterministic_seeded};
+  m.def(
+      "rrelu(Tensor self, float lower=0.125, float upper=0.3333333333333333, bool training=False, "
+      "Generator? generator=None) -> (Tensor, Tensor)",
+      seeded);
+  m.def(
+      "rrelu_(Tensor(a!) self, float lower=0.125, float upper=0.3333333333333333, bool training=False, "
+      "Generator? generator=None) -> Tensor",
+      seeded);
+  m.def(
+      "rrelu_backward(Tensor grad_output, Tensor self, Tensor noise, float lower, float upper, bool training, "
+      "bool is_result) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(torch_activations, CPU, m) { ta::register_param_kernels(m, false); }
+TORCH_LIBRARY_IMPL(torch_activations, Meta, m) { ta::register_param_kernels(m, true); }
+
+TORCH_LIBRARY_IMPL(torch_activations, Autograd, m) {
+  using namespace ta;
+  for (const auto& p : param_infos()) {
+    m.impl(p.name.c_str(), boxed<ParamAutograd>(p.id, 0));
+    m.impl((p.name + "_backward").c_str(), boxed<ParamAutograd>(p.id, 1));
+    m.impl((p.name + "_double_backward").c_str(), torch::autograd::autogradNotImplementedFallback());
+  }
+  m.impl("rrelu", boxed<RreluAutograd>(false));
+  m.impl("rrelu_", boxed<RreluAutograd>(true));
+  m.impl("rrelu_backward", boxed<RreluBackwardAutograd>());
+}
+
+TORCH_LIBRARY_IMPL(torch_activations, ADInplaceOrView, m) { m.impl("rrelu_", ta::boxed<ta::RreluInplaceOrView>()); }
