@@ -39,6 +39,9 @@ struct Traits {
   static constexpr bool kResultForm = false;
   // dbwd is identically zero: the double backward needs neither g nor s.
   static constexpr bool kZeroSecond = false;
+  // Output strides: TensorIterator's rule (layout preserved), or contiguous
+  // for the ops whose PyTorch built-in always returns a contiguous tensor.
+  static constexpr bool kContiguousOutput = false;
   // Parameter validation; returns an error message or nullptr.
   static const char* check(const double*) { return nullptr; }
   // Why an in-place forward with these parameters cannot be differentiated.
@@ -136,11 +139,12 @@ struct EluBase : Traits {
   template <class V> TA_HD V fwd(V x) const {
     return where<V>(x > C(0), x * pos, m::expm1(x * in) * neg);
   }
+  // A NaN input takes the positive branch, as in PyTorch's elu_backward.
   template <class V> TA_HD V bwd(V g, V x) const {
-    return where<V>(x > C(0), g * pos, g * (in * neg) * m::exp(x * in));
+    return where<V>(x <= C(0), g * (in * neg) * m::exp(x * in), g * pos);
   }
   template <class V> TA_HD V dbwd(V gg, V g, V x) const {
-    return where<V>(x > C(0), C(0), gg * g * (in * in * neg) * m::exp(x * in));
+    return where<V>(x <= C(0), gg * g * (in * in * neg) * m::exp(x * in), C(0));
   }
   // y + alpha*scale = alpha*scale*exp(x*input_scale) on the negative side.
   template <class V> TA_HD V bwd_result(V g, V y) const {
@@ -361,9 +365,10 @@ struct HardtanhBase : Traits {
   template <class V> TA_HD V fwd(V x) const {
     return where<V>(x < lo, lo, where<V>(x > hi, hi, x));
   }
-  // Zero at and beyond the bounds, and for a NaN input.
+  // Zero at and beyond the bounds; a NaN input passes the gradient, as in
+  // PyTorch's hardtanh_backward.
   template <class V> TA_HD V bwd(V g, V x) const {
-    return where<V>(mand(x > lo, x < hi), g, C(0));
+    return where<V>(mor(x <= lo, x >= hi), C(0), g);
   }
   template <class V> TA_HD V dbwd(V, V, V) const { return splat<V>(C(0)); }
   // The output lies strictly inside (lo, hi) exactly when the input does.
@@ -407,8 +412,10 @@ struct Hardswish : Traits {
     // -inf * 0 at -inf; the function is 0 for every x <= -3.
     return times_vanishing(x, Hardsigmoid<C>::relu6_shift(x)) / C(6);
   }
+  // hardswish'(-3) = 0 and hardswish'(3) = 1 (the outer pieces own the
+  // kinks), and a NaN input passes the gradient, as in PyTorch.
   template <class V> TA_HD V bwd(V g, V x) const {
-    return where<V>(x < C(-3), C(0), where<V>(x >= C(3), g, g * (x / C(3) + C(0.5))));
+    return where<V>(x <= C(-3), C(0), where<V>(x < C(3), g * (x / C(3) + C(0.5)), g));
   }
   template <class V> TA_HD V dbwd(V gg, V g, V x) const {
     return where<V>(mand(x > C(-3), x < C(3)), gg * g / C(3), C(0));
@@ -418,6 +425,8 @@ struct Hardswish : Traits {
 // ------------------------------------------------------------- logsigmoid
 template <class C>
 struct LogSigmoid : Traits {
+  // PyTorch's log_sigmoid allocates a contiguous output.
+  static constexpr bool kContiguousOutput = true;
   TA_HD explicit LogSigmoid(const double*) {}
   template <class V> TA_HD V fwd(V x) const { return m::log_sigmoid(x); }
   template <class V> TA_HD V bwd(V g, V x) const { return g * m::sigmoid(-x); }
@@ -474,9 +483,9 @@ struct ShrinkBase : Traits {
   static constexpr bool kZeroSecond = true;
   C lambd;
   TA_HD explicit ShrinkBase(const double* p) : lambd(C(p[0])) {}
-  // Zero on [-lambd, lambd] and for a NaN input.
+  // Zero on [-lambd, lambd]; a NaN input passes the gradient, as in PyTorch.
   template <class V> TA_HD V bwd(V g, V x) const {
-    return where<V>(mor(x < -lambd, x > lambd), g, C(0));
+    return where<V>(mand(x >= -lambd, x <= lambd), C(0), g);
   }
   template <class V> TA_HD V dbwd(V, V, V) const { return splat<V>(C(0)); }
 };

@@ -32,6 +32,7 @@ PointwiseInfo make_info(OpId id, const char* name, const char* params) {
   info.saved = Op::kSaved;
   info.result_form = Op::kSaved == Saved::Input && Op::kResultForm;
   info.zero_second = Op::kZeroSecond;
+  info.contiguous_output = Op::kContiguousOutput;
   info.check = &Op::check;
   info.inplace_error = &Op::inplace_error;
   info.choices = Op::kChoices;
@@ -112,13 +113,12 @@ void read_params(const PointwiseInfo& info, const c10::IValue* args, double* out
         all += (k ? " or " : "") + std::string(info.choices[k]);
       }
       if (info.choices[k] == nullptr) {
-        TORCH_CHECK_VALUE(false, op, ": ", info.param_names[i], " argument must be either ", all, ", got '",
-                          s, "'");
+        TORCH_CHECK(false, op, ": ", info.param_names[i], " argument must be either ", all, ", got '", s, "'");
       }
       out[i] = k;
     }
   }
-  if (const char* msg = info.check(out)) TORCH_CHECK_VALUE(false, op, ": ", msg);
+  if (const char* msg = info.check(out)) TORCH_CHECK(false, op, ": ", msg);
 }
 
 // ------------------------------------------------------ instruction sets ---
@@ -225,7 +225,8 @@ struct PointwiseKernel final : c10::OperatorKernel {
         const at::Tensor self = args[0].toTensor();
         check_float(self, "self", opname);
         read_params(info, &args[1], p, opname.c_str());
-        at::Tensor out = empty_like_pointwise(self);
+        at::Tensor out = info.contiguous_output ? at::empty_symint(self.sym_sizes(), self.options())
+                                                : empty_like_pointwise(self);
         if (!meta) run_cpu(id, Kind::Fwd, out, {self}, p);
         torch::jit::drop(*stack, n);
         stack->emplace_back(std::move(out));

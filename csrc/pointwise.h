@@ -24,6 +24,7 @@ struct PointwiseInfo {
   Saved saved;                   // tensor the out-of-place backward reads
   bool result_form;              // in-place forward differentiable from its output
   bool zero_second;              // second derivative identically zero
+  bool contiguous_output;        // forward output always contiguous
   const char* (*check)(const double*);
   const char* (*inplace_error)(const double*);
   const char* const* choices;    // values of a `str` parameter, nullptr-terminated

@@ -1,9 +1,38 @@
 """torch_activations: activation functions as C++ ATen operators with
-hand-written forward and backward kernels."""
+hand-written forward and backward kernels, differentiable twice, with
+``torch.nn.functional`` and ``torch.nn`` drop-ins.
+
+    import torch_activations as ta
+    y = ta.functional.gelu(x)          # torch_activations::gelu
+    act = ta.nn.SiLU()                 # a torch.nn.SiLU that runs our kernels
+    torch.ops.torch_activations.gelu   # the raw operator
+"""
+from typing import List
+
 import torch
 
 from . import _C  # noqa: F401  (registers torch.ops.torch_activations.*)
+from . import functional, nn
 
 ops = torch.ops.torch_activations
 
-__all__ = ["ops"]
+__version__ = "0.1.0"
+__all__ = ["ops", "functional", "nn", "cpu_capability", "set_cpu_capability", "supported_cpu_capabilities"]
+
+
+def cpu_capability() -> str:
+    """The instruction set the CPU kernels run with: 'AVX512', 'AVX2' or 'DEFAULT'.
+
+    Chosen at import like PyTorch's own kernels (it follows ``ATEN_CPU_CAPABILITY``);
+    ``TORCH_ACTIVATIONS_CPU_CAPABILITY`` overrides it for this library alone."""
+    return ops._cpu_capability()
+
+
+def set_cpu_capability(name: str) -> None:
+    """Switch the CPU kernels to another compiled-in instruction set this CPU supports."""
+    ops._set_cpu_capability(name)
+
+
+def supported_cpu_capabilities() -> List[str]:
+    """The instruction sets compiled in and supported by this CPU, widest first."""
+    return list(ops._supported_cpu_capabilities())
