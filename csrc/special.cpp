@@ -324,9 +324,7 @@ at::Tensor rrelu_compute(const at::Tensor& x, const at::Tensor& out, double lowe
     });
   }
   out.copy_(oc);
-  at::Tensor noise = empty_like_pointwise(out);
-  noise.copy_(nc);
-  return noise;
+  return nc;
 }
 
 at::Tensor leaky_backward(const at::Tensor& g, const at::Tensor& s, double slope, bool is_result) {
@@ -350,10 +348,11 @@ struct RreluKernel final : c10::OperatorKernel {
     const bool training = args[3].toBool();
     const auto gen = args[4].toOptional<at::Generator>();
     rrelu_check(x, lower, upper, op);
-    at::Tensor out = inplace ? x : empty_like_pointwise(x);
+    // Contiguous output and noise, as PyTorch's rrelu allocates them.
+    at::Tensor out = inplace ? x : at::empty_symint(x.sym_sizes(), x.options());
     at::Tensor noise;
     if (meta) {
-      noise = training ? empty_like_pointwise(x) : at::empty({0}, x.options());
+      noise = training ? at::empty_symint(x.sym_sizes(), x.options()) : at::empty({0}, x.options());
     } else {
       noise = rrelu_compute(x, out, lower, upper, training, gen);
     }

@@ -1,0 +1,165 @@
+"""PReLU, learnable Swish and RReLU: the activations with a tensor parameter
+or random slopes."""
+import pytest
+import torch
+import torch.nn.functional as TF
+from torch.autograd import gradcheck, gradgradcheck
+
+import torch_activations as ta
+from torch_activations import functional as F
+
+
+def prelu_inputs(dtype=torch.float64):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 5, 6, generator=g, dtype=torch.float64).to(dtype)
+    yield "shared", x, torch.tensor([0.25], dtype=dtype)
+    yield "per_channel", x, torch.rand(4, generator=g, dtype=torch.float64).to(dtype)
+    yield "channels_last", x.contiguous(memory_format=torch.channels_last), torch.rand(4, dtype=torch.float64).to(dtype)
+    yield "transposed", x.transpose(2, 3), torch.rand(4, dtype=torch.float64).to(dtype)
+    yield "scalar_weight", x, torch.tensor(0.1, dtype=dtype)
+    yield "1d_input", torch.randn(7, dtype=dtype), torch.tensor([0.3], dtype=dtype)
+    yield "2d_input", torch.randn(5, 4, dtype=dtype), torch.rand(4, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=str)
+def test_prelu_matches_pytorch(dtype):
+    for name, x, w in prelu_inputs(dtype):
+        xa, wa = x.detach().requires_grad_(True), w.detach().clone().requires_grad_(True)
+        xb, wb = x.detach().requires_grad_(True), w.detach().clone().requires_grad_(True)
+        ya, yb = F.prelu(xa, wa), TF.prelu(xb, wb)
+        torch.testing.assert_close(ya, yb, msg=name)
+        go = torch.randn_like(ya)
+        ga = torch.autograd.grad(ya, (xa, wa), go)
+        gb = torch.autograd.grad(yb, (xb, wb), go)
+        # The weight gradient is a sum over every element of its channel.
+        rtol, atol = (1e-2, 1e-2) if dtype == torch.bfloat16 else (None, None)
+        torch.testing.assert_close(ga[0], gb[0], msg=name)
+        torch.testing.assert_close(ga[1], gb[1], rtol=rtol, atol=atol, msg=name)
+        assert ga[1].shape == w.shape
+
+
+def test_prelu_gradcheck_and_gradgradcheck():
+    for name, x, w in prelu_inputs():
+        x = x.detach().clone()
+        x[x.abs() < 1e-2] = 0.5  # away from the kink
+        x.requires_grad_(True)
+        w = w.detach().clone().requires_grad_(True)
+        assert gradcheck(F.prelu, (x, w)), name
+        assert gradgradcheck(F.prelu, (x, w)), name
+
+
+def test_prelu_errors_like_pytorch():
+    x = torch.randn(2, 3, 4)
+    with pytest.raises(RuntimeError, match="Mismatch of parameter numbers and input channel size"):
+        F.prelu(x, torch.rand(4))
+    with pytest.raises(RuntimeError, match="scalar or 1D tensor"):
+        F.prelu(x, torch.rand(1, 3))
+    with pytest.raises(RuntimeError, match="Type promoting not supported"):
+        F.prelu(x, torch.rand(3, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match="torch_activations::prelu.*floating point"):
+        F.prelu(x.long(), torch.rand(3))
+
+
+def test_prelu_module_is_a_drop_in():
+    torch.manual_seed(0)
+    ref = torch.nn.PReLU(4, init=0.1)
+    ours = ta.nn.PReLU(4, init=0.1)
+    assert repr(ours) == repr(ref)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 4, 3)
+    torch.testing.assert_close(ours(x), ref(x))
+    ref.load_state_dict(ours.state_dict())
+
+
+# ----------------------------------------------------------------- swish ---
+@pytest.mark.parametrize("beta_shape", [(1,), (4,), ()], ids=["shared", "per_channel", "scalar"])
+def test_learnable_swish_equals_composition(beta_shape):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 4, 5, generator=g, dtype=torch.float64)
+    beta = (torch.rand(beta_shape, generator=g, dtype=torch.float64) + 0.5)
+    xa, ba = x.clone().requires_grad_(True), beta.clone().requires_grad_(True)
+    xb, bb = x.clone().requires_grad_(True), beta.clone().requires_grad_(True)
+    ya = F.swish(xa, ba)
+    bview = bb.reshape(1, -1, 1) if bb.numel() > 1 else bb
+    yb = xb * torch.sigmoid(bview * xb)
+    torch.testing.assert_close(ya, yb)
+    go = torch.randn_like(ya)
+    torch.testing.assert_close(torch.autograd.grad(ya, (xa, ba), go), torch.autograd.grad(yb, (xb, bb), go))
+    assert gradcheck(F.swish, (xa, ba))
+    assert gradgradcheck(F.swish, (xa, ba))
+
+
+def test_swish_module_fixed_and_learnable():
+    fixed = ta.nn.Swish(1.5)
+    x = torch.randn(4, 3)
+    torch.testing.assert_close(fixed(x), x * torch.sigmoid(1.5 * x))
+    assert list(fixed.state_dict()) == []
+    learn = ta.nn.Swish(1.5, learnable=True, num_parameters=3)
+    assert list(learn.state_dict()) == ["beta"]
+    y = learn(x)
+    y.sum().backward()
+    assert learn.beta.grad is not None and learn.beta.grad.shape == (3,)
+    assert repr(learn) == "Swish(num_parameters=3, learnable=True)"
+    assert torch.equal(ta.nn.Swish()(x), ta.functional.silu(x))
+    with pytest.raises(ValueError):
+        ta.nn.Swish(learnable=True, inplace=True)
+
+
+# ----------------------------------------------------------------- rrelu ---
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "transposed"])
+def test_rrelu_training_reproduces_pytorch_draws(dtype, layout):
+    x = torch.randn(2, 3, 4, 5).to(dtype)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif layout == "transposed":
+        x = x.transpose(1, 3)
+    torch.manual_seed(7)
+    expect = TF.rrelu(x, 0.1, 0.4, training=True)
+    torch.manual_seed(7)
+    got = F.rrelu(x, 0.1, 0.4, training=True)
+    assert torch.equal(got, expect)
+    assert got.stride() == expect.stride()
+
+
+def test_rrelu_generator_argument_and_gradient():
+    x = torch.randn(50, requires_grad=True)
+    gen = torch.Generator().manual_seed(3)
+    y, noise = ta.ops.rrelu(x, 0.2, 0.3, True, gen)
+    y.sum().backward()
+    assert torch.equal(x.grad, noise)
+    neg = x.detach() <= 0
+    assert ((noise[neg] >= 0.2) & (noise[neg] <= 0.3)).all() and (noise[~neg] == 1).all()
+    gen2 = torch.Generator().manual_seed(3)
+    assert torch.equal(ta.ops.rrelu(x.detach(), 0.2, 0.3, True, gen2)[0], y.detach())
+
+
+def test_rrelu_eval_is_leaky_relu_with_mean_slope():
+    x = torch.randn(20, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(F.rrelu(x, 0.1, 0.3), TF.leaky_relu(x, 0.2))
+    xg = x.detach().clone()
+    xg[xg.abs() < 1e-2] = 0.5
+    xg.requires_grad_(True)
+    assert gradcheck(lambda t: F.rrelu(t, 0.1, 0.3), (xg,))
+    assert gradgradcheck(lambda t: F.rrelu(t, 0.1, 0.3), (xg,))
+
+
+def test_rrelu_inplace_and_module():
+    torch.manual_seed(5)
+    a = torch.randn(30)
+    b = a.clone()
+    torch.manual_seed(9)
+    TF.rrelu(a, training=True, inplace=True)
+    torch.manual_seed(9)
+    out = F.rrelu(b, training=True, inplace=True)
+    assert out is b and torch.equal(a, b)
+    m = ta.nn.RReLU(0.1, 0.3)
+    assert repr(m) == repr(torch.nn.RReLU(0.1, 0.3))
+    x = torch.randn(10, requires_grad=True) * 1
+    m.train()
+    torch.manual_seed(1)
+    y = m(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(y, torch.nn.RReLU(0.1, 0.3)(x))
+    with pytest.raises(RuntimeError, match="Lower bound should be less than or equal to the upper bound"):
+        F.rrelu(x, 0.5, 0.1, training=True)
