@@ -408,14 +408,19 @@ struct Hardsigmoid : Traits {
 template <class C>
 struct Hardswish : Traits {
   TA_HD explicit Hardswish(const double*) {}
+  // x (x + 3) / 6 on (-3, 3), x above (no overflow from x * 6 / 6), and
+  // x * 0 below, which keeps PyTorch's signed zeros and maps -inf to 0.
   template <class V> TA_HD V fwd(V x) const {
-    // -inf * 0 at -inf; the function is 0 for every x <= -3.
-    return times_vanishing(x, Hardsigmoid<C>::relu6_shift(x)) / C(6);
+    V mid = x * (x + C(3)) / C(6);
+    V lo = times_vanishing(x, splat<V>(C(0)));
+    return where<V>(x >= C(3), x, where<V>(x <= C(-3), lo, mid));
   }
   // hardswish'(-3) = 0 and hardswish'(3) = 1 (the outer pieces own the
   // kinks), and a NaN input passes the gradient, as in PyTorch.
   template <class V> TA_HD V bwd(V g, V x) const {
-    return where<V>(x <= C(-3), C(0), where<V>(x < C(3), g * (x / C(3) + C(0.5)), g));
+    // (2x + 3) / 6 rather than x / 3 + 1/2: 2x + 3 is exact near the zero at
+    // x = -3/2, where the sum would cancel.
+    return where<V>(x <= C(-3), C(0), where<V>(x < C(3), g * ((C(2) * x + C(3)) / C(6)), g));
   }
   template <class V> TA_HD V dbwd(V gg, V g, V x) const {
     return where<V>(mand(x > C(-3), x < C(3)), gg * g / C(3), C(0));

@@ -9,7 +9,7 @@ import torch.nn.functional as TF
 from torch.library import opcheck
 
 import torch_activations as ta
-from optable import CASE_IDS, CASES, OPS
+from torch_activations.optable import CASE_IDS, CASES, OPS
 
 OPCHECK_LAYOUTS = {
     "contiguous": lambda t: t,

@@ -8,7 +8,7 @@ import torch
 from torch.autograd import gradcheck, gradgradcheck
 
 import torch_activations as ta
-from optable import CASE_IDS, CASES, OPS, away_from_kinks, edge_values, tol
+from torch_activations.optable import CASE_IDS, CASES, OPS, away_from_kinks, edge_values, tol
 
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 DTYPE_IDS = ["f32", "f64", "bf16", "f16"]

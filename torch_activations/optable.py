@@ -1,7 +1,12 @@
-"""The test table: one row per activation.
+"""The table of activations: one row per op.
 
-Every test module parametrizes over OPS, so a new activation needs one row
-here (plus its functor, registry line and Python wrapper).
+The test suite parametrizes over OPS and ``python -m torch_activations check``
+reports over it, so a new activation needs one row here (plus its functor,
+registry line and Python wrapper). Each row names our function, PyTorch's
+built-in, the parameter sets to test, what the backward saves, kinks and
+switch points, limits where PyTorch's formula returns NaN, low-precision
+tolerances with their reason, and an accurate float64 reference
+(reference.py).
 """
 import math
 from dataclasses import dataclass, field
@@ -10,7 +15,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 import torch.nn.functional as TF
 
-import torch_activations.functional as F
+from . import functional as F
+from .reference import REFERENCES
 
 INF = math.inf
 NAN = math.nan
@@ -54,6 +60,10 @@ class Op:
     smooth: bool = True             # differentiable twice away from kinks (gradgradcheck)
     # In-place with these params must be refused (PyTorch refuses too).
     inplace_refused: List[dict] = field(default_factory=list)
+
+    def exact(self, x: torch.Tensor, **params):
+        """(f(x), f'(x)) in float64, accurate (see reference.py)."""
+        return REFERENCES[self.name](x.to(torch.float64), **params)
 
 
 def _p(**kw):
