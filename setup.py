@@ -29,7 +29,8 @@ srcs, macros = sources()
 cxx_flags = [
     "-O3",
     "-g0",
-    "-std=c++17",
+    # The standard PyTorch itself is built with.
+    "-std=c++20",
     # Only the explicit fused multiply-adds in the math fuse; the compiler may
     # not contract others, so results do not depend on its choices.
     "-ffp-contract=off",

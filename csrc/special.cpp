@@ -46,8 +46,6 @@ std::string pname(ParamOpId id, const char* suffix = "") {
   return "torch_activations::" + param_infos()[static_cast<int>(id)].name + suffix;
 }
 
-int64_t channels(const at::Tensor& x) { return x.dim() >= 2 ? x.size(1) : 1; }
-
 // Checks in PyTorch's words (see at::prelu).
 void check_weight(const at::Tensor& x, const at::Tensor& w, const std::string& op) {
   check_float(x, "self", op);
