@@ -306,6 +306,12 @@ void set_cpu_capability(const std::string& name) {
   cpu::current_isa().store(e);
 }
 
+std::vector<std::string> pointwise_op_names() {
+  std::vector<std::string> v;
+  for (const auto& info : pointwise_infos()) v.push_back(info.name);
+  return v;
+}
+
 std::vector<std::string> supported_cpu_capabilities() {
   std::vector<std::string> v;
   for (const auto& e : cpu::kIsas)
@@ -326,6 +332,7 @@ TORCH_LIBRARY(torch_activations, m) {
   m.def("_cpu_capability() -> str", &ta::cpu_capability);
   m.def("_set_cpu_capability(str name) -> ()", &ta::set_cpu_capability);
   m.def("_supported_cpu_capabilities() -> str[]", &ta::supported_cpu_capabilities);
+  m.def("_pointwise_ops() -> str[]", &ta::pointwise_op_names);
 }
 
 TORCH_LIBRARY_IMPL(torch_activations, CPU, m) { ta::register_kernels(m, /*meta=*/false); }

@@ -12,9 +12,10 @@ from typing import List
 import torch
 
 from . import _C  # noqa: F401  (registers torch.ops.torch_activations.*)
-from . import functional, nn
+from . import _vmap, functional, nn
 
 ops = torch.ops.torch_activations
+_vmap.register()
 
 __version__ = "0.1.0"
 __all__ = ["ops", "functional", "nn", "cpu_capability", "set_cpu_capability", "supported_cpu_capabilities"]
