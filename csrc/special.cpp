@@ -334,12 +334,15 @@ at::Tensor leaky_backward(const at::Tensor& g, const at::Tensor& s, double slope
   return out;
 }
 
-// rrelu(Tensor self, float lower, float upper, bool training, Generator? generator) -> (Tensor, Tensor)
+// rrelu(self, lower, upper, training, generator) -> Tensor
+// rrelu_(self!, ...) -> ()
+// rrelu_with_noise(self, ...) -> (Tensor output, Tensor noise)   what autograd calls
+// rrelu_with_noise_(self!, ...) -> Tensor noise
 struct RreluKernel final : c10::OperatorKernel {
-  bool inplace, meta;
-  RreluKernel(bool i, bool m) : inplace(i), meta(m) {}
-  void operator()(const c10::OperatorHandle&, c10::DispatchKeySet, Stack* stack) {
-    const std::string op = inplace ? "torch_activations::rrelu_" : "torch_activations::rrelu";
+  bool inplace, with_noise, meta;
+  RreluKernel(bool i, bool n, bool m) : inplace(i), with_noise(n), meta(m) {}
+  void operator()(const c10::OperatorHandle& h, c10::DispatchKeySet, Stack* stack) {
+    const std::string op = h.schema().name();
     auto args = torch::jit::last(*stack, 5);
     const at::Tensor x = args[0].toTensor();
     const double lower = args[1].toDouble(), upper = args[2].toDouble();
@@ -356,7 +359,7 @@ struct RreluKernel final : c10::OperatorKernel {
     }
     torch::jit::drop(*stack, 5);
     if (!inplace) stack->emplace_back(std::move(out));
-    stack->emplace_back(std::move(noise));
+    if (with_noise) stack->emplace_back(std::move(noise));
   }
 };
 
@@ -439,6 +442,16 @@ struct RreluDoubleBackwardNode final : Node {
   std::string name() const override { return "torch_activations::RreluBackwardBackward"; }
 };
 
+const c10::OperatorHandle& rrelu_with_noise_handle(bool inplace) {
+  static const c10::OperatorHandle h =
+      c10::Dispatcher::singleton().findSchemaOrThrow("torch_activations::rrelu_with_noise", "");
+  static const c10::OperatorHandle hi =
+      c10::Dispatcher::singleton().findSchemaOrThrow("torch_activations::rrelu_with_noise_", "");
+  return inplace ? hi : h;
+}
+
+// rrelu / rrelu_: without a graph to build, the op itself; with one, the
+// variant that also returns the noise, which the backward needs.
 struct RreluAutograd final : c10::OperatorKernel {
   bool inplace;
   explicit RreluAutograd(bool i) : inplace(i) {}
@@ -469,16 +482,17 @@ struct RreluAutograd final : c10::OperatorKernel {
     node->training = training;
     node->is_result = inplace;
     {
+      // Through ADInplaceOrView for the in-place variant (version bump).
       at::AutoDispatchBelowAutograd guard;
-      op.redispatchBoxed(ks & (inplace ? c10::after_autograd_keyset : c10::after_ADInplaceOrView_keyset), stack);
+      rrelu_with_noise_handle(inplace).callBoxed(stack);
     }
     const at::Tensor noise = stack->back().toTensor();
+    stack->pop_back();
     if (inplace) {
       torch::autograd::rebase_history(x, node);
       node->self = SavedVariable(x, true, x.is_view());
     } else {
-      const at::Tensor out = torch::jit::peek(*stack, 0, 2).toTensor();
-      torch::autograd::set_history(out, node);
+      torch::autograd::set_history(stack->back().toTensor(), node);
       node->self = SavedVariable(x, false);
     }
     node->noise = SavedVariable(noise, false);
@@ -532,8 +546,10 @@ void register_param_kernels(torch::Library& m, bool meta) {
     m.impl((p.name + "_backward").c_str(), boxed<ParamKernel>(p.id, 1, meta));
     m.impl((p.name + "_double_backward").c_str(), boxed<ParamKernel>(p.id, 2, meta));
   }
-  m.impl("rrelu", boxed<RreluKernel>(false, meta));
-  m.impl("rrelu_", boxed<RreluKernel>(true, meta));
+  m.impl("rrelu", boxed<RreluKernel>(false, false, meta));
+  m.impl("rrelu_", boxed<RreluKernel>(true, false, meta));
+  m.impl("rrelu_with_noise", boxed<RreluKernel>(false, true, meta));
+  m.impl("rrelu_with_noise_", boxed<RreluKernel>(true, true, meta));
   m.impl("rrelu_backward", boxed<RreluBackwardKernel>(meta));
 }
 
@@ -551,14 +567,12 @@ TORCH_LIBRARY_FRAGMENT(torch_activations, m) {
               .c_str());
   }
   const std::vector<at::Tag> seeded = {at::Tag::nondeterministic_seeded};
-  m.def(
-      "rrelu(Tensor self, float lower=0.125, float upper=0.3333333333333333, bool training=False, "
-      "Generator? generator=None) -> (Tensor, Tensor)",
-      seeded);
-  m.def(
-      "rrelu_(Tensor(a!) self, float lower=0.125, float upper=0.3333333333333333, bool training=False, "
-      "Generator? generator=None) -> Tensor",
-      seeded);
+  const std::string args =
+      "float lower=0.125, float upper=0.3333333333333333, bool training=False, Generator? generator=None)";
+  m.def(("rrelu(Tensor self, " + args + " -> Tensor").c_str(), seeded);
+  m.def(("rrelu_(Tensor(a!) self, " + args + " -> ()").c_str(), seeded);
+  m.def(("rrelu_with_noise(Tensor self, " + args + " -> (Tensor, Tensor)").c_str(), seeded);
+  m.def(("rrelu_with_noise_(Tensor(a!) self, " + args + " -> Tensor").c_str(), seeded);
   m.def(
       "rrelu_backward(Tensor grad_output, Tensor self, Tensor noise, float lower, float upper, bool training, "
       "bool is_result) -> Tensor");
@@ -576,7 +590,13 @@ TORCH_LIBRARY_IMPL(torch_activations, Autograd, m) {
   }
   m.impl("rrelu", boxed<RreluAutograd>(false));
   m.impl("rrelu_", boxed<RreluAutograd>(true));
+  // Called by the two above below autograd; not differentiable on its own.
+  m.impl("rrelu_with_noise", torch::autograd::autogradNotImplementedFallback());
+  m.impl("rrelu_with_noise_", torch::autograd::autogradNotImplementedFallback());
   m.impl("rrelu_backward", boxed<RreluBackwardAutograd>());
 }
 
-TORCH_LIBRARY_IMPL(torch_activations, ADInplaceOrView, m) { m.impl("rrelu_", ta::boxed<ta::RreluInplaceOrView>()); }
+TORCH_LIBRARY_IMPL(torch_activations, ADInplaceOrView, m) {
+  m.impl("rrelu_", ta::boxed<ta::RreluInplaceOrView>());
+  m.impl("rrelu_with_noise_", ta::boxed<ta::RreluInplaceOrView>());
+}

@@ -73,6 +73,7 @@ def test_opcheck_parametric_and_rrelu():
             opcheck(getattr(ta.ops, name + "_double_backward").default,
                     (None, torch.rand(c), g.detach(), x.detach(), w.detach()))
         opcheck(ta.ops.rrelu.default, (x, 0.1, 0.3, False))
+        opcheck(ta.ops.rrelu_with_noise.default, (x.detach(), 0.1, 0.3, False))
         opcheck(ta.ops.rrelu_backward.default, (layout(sample(1)), x.detach(), torch.empty(0), 0.1, 0.3, False, False))
 
 

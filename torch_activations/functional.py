@@ -235,7 +235,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     if inplace:
         _ops.rrelu_(input, float(lower), float(upper), training)
         return input
-    return _ops.rrelu(input, float(lower), float(upper), training)[0]
+    return _ops.rrelu(input, float(lower), float(upper), training)
 
 
 def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
