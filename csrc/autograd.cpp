@@ -43,6 +43,20 @@ std::string camel(const std::string& name) {
   return out;
 }
 
+// "torch_activations::LeakyReluBackward" and "...BackwardBackward", built
+// once: name() is called for every node the profiler records.
+const std::array<std::string, 2>& node_names(OpId id) {
+  static const std::vector<std::array<std::string, 2>> names = [] {
+    std::vector<std::array<std::string, 2>> v;
+    for (const auto& info : pointwise_infos()) {
+      const std::string base = "torch_activations::" + camel(info.name) + "Backward";
+      v.push_back({base, base + "Backward"});
+    }
+    return v;
+  }();
+  return names[static_cast<int>(id)];
+}
+
 // Calls a variant of an activation through the dispatcher, so that autograd,
 // the profiler and tracing see it.
 at::Tensor call(OpId id, Variant v, std::initializer_list<at::Tensor> tensors, const std::vector<c10::IValue>& params,
@@ -66,10 +80,8 @@ struct PointwiseBackward final : Node {
   std::vector<c10::IValue> params;
   bool is_result = false;
   SavedVariable saved;
-  std::string node_name;
 
-  PointwiseBackward(OpId i, std::vector<c10::IValue> p)
-      : id(i), params(std::move(p)), node_name("torch_activations::" + camel(pointwise_info(i).name) + "Backward") {}
+  PointwiseBackward(OpId i, std::vector<c10::IValue> p) : id(i), params(std::move(p)) {}
 
   variable_list apply(variable_list&& grads) override {
     const at::Tensor& g = grads[0];
@@ -78,7 +90,7 @@ struct PointwiseBackward final : Node {
     return {call(id, Variant::Bwd, {g, s}, params, result_flag(pointwise_info(id), is_result))};
   }
   void release_variables() override { saved.reset_data(); }
-  std::string name() const override { return node_name; }
+  std::string name() const override { return node_names(id)[0]; }
 };
 
 // grad of foo_backward(g, s): outputs 0 = grad of g, 1 = grad of s.
@@ -87,12 +99,8 @@ struct PointwiseDoubleBackward final : Node {
   std::vector<c10::IValue> params;
   bool is_result = false;
   SavedVariable grad_output, saved;
-  std::string node_name;
 
-  PointwiseDoubleBackward(OpId i, std::vector<c10::IValue> p)
-      : id(i),
-        params(std::move(p)),
-        node_name("torch_activations::" + camel(pointwise_info(i).name) + "BackwardBackward") {}
+  PointwiseDoubleBackward(OpId i, std::vector<c10::IValue> p) : id(i), params(std::move(p)) {}
 
   variable_list apply(variable_list&& grads) override {
     const at::Tensor& gg = grads[0];
@@ -112,7 +120,7 @@ struct PointwiseDoubleBackward final : Node {
     grad_output.reset_data();
     saved.reset_data();
   }
-  std::string name() const override { return node_name; }
+  std::string name() const override { return node_names(id)[1]; }
 };
 
 at::Tensor fw_grad(const at::Tensor& t) { return t.defined() ? t._fw_grad(/*level=*/0) : at::Tensor(); }
