@@ -168,15 +168,16 @@ def _train(model, make_batch, steps, lr, patched=False):
     return losses
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_training_losses_track_the_original(dtype):
-    """30 AdamW steps of the MLP (modules replaced) and of a tiny LLaMA-style
-    language model (F.silu under patch()): every step's loss equals the
-    original run's within the dtype's tolerance."""
+def test_training_losses_track_the_original():
+    """20 AdamW steps in float32 of the MLP (modules replaced) and of a tiny
+    LLaMA-style language model (F.silu under patch()): every step's loss
+    equals the original run's within float32's tolerance."""
+    dtype = torch.float32
+    steps = 20
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     w_true = torch.randn(16, 16, generator=g, dtype=dtype)
-    xs = [torch.randn(32, 16, generator=g, dtype=dtype) for _ in range(30)]
+    xs = [torch.randn(32, 16, generator=g, dtype=dtype) for _ in range(steps)]
 
     def mlp_batch(i):
         return xs[i], torch.tanh(xs[i] @ w_true)
@@ -184,17 +185,17 @@ def test_training_losses_track_the_original(dtype):
     ref = init_(MLP().to(dtype))
     ours = copy.deepcopy(ref)
     ta.replace_activations(ours)
-    l_ref, l_ours = _train(ref, mlp_batch, 30, 1e-2), _train(ours, mlp_batch, 30, 1e-2)
+    l_ref, l_ours = _train(ref, mlp_batch, steps, 1e-2), _train(ours, mlp_batch, steps, 1e-2)
 
     torch.manual_seed(0)
-    seqs = torch.randint(0, 64, (30, 8, 17), generator=g)
+    seqs = torch.randint(0, 64, (steps, 8, 17), generator=g)
 
     def lm_batch(i):
         return seqs[i, :, :-1], seqs[i, :, 1:]
 
     lm_ref = init_(TinyLM().to(dtype))
     lm_ours = copy.deepcopy(lm_ref)
-    ll_ref, ll_ours = _train(lm_ref, lm_batch, 30, 1e-2), _train(lm_ours, lm_batch, 30, 1e-2, patched=True)
+    ll_ref, ll_ours = _train(lm_ref, lm_batch, steps, 1e-2), _train(lm_ours, lm_batch, steps, 1e-2, patched=True)
 
     assert l_ref[-1] < 0.8 * l_ref[0] and ll_ref[-1] < 0.95 * ll_ref[0]   # both actually learn
     torch.testing.assert_close(torch.tensor(l_ours, dtype=dtype), torch.tensor(l_ref, dtype=dtype))

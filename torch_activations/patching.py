@@ -16,6 +16,10 @@ rebound, so there is nothing to restore: leaving the block, normally or by an
 exception, pops the mode, and blocks nest. Like every torch function mode it
 applies to the thread that entered it.
 
+Under ``torch.compile`` (the block around the compiled call) the mode is
+traced like the rest of the code: the graph holds our operators, and the
+counts count the calls traced, not the calls run.
+
 A call is routed only when our operator can take it: the arguments bind to
 our function's signature (``out=`` or ``generator=`` do not), every tensor
 argument is a plain strided ``Tensor`` or ``Parameter`` of a floating dtype we
@@ -54,14 +58,44 @@ def routable_functions() -> Dict[object, Tuple[str, str]]:
     return out
 
 
-def _prelu_ok(bound: inspect.BoundArguments) -> bool:
-    x, w = bound.arguments["input"], bound.arguments["weight"]
+def _prelu_ok(bound: dict) -> bool:
+    x, w = bound["input"], bound["weight"]
     channels = x.size(1) if x.dim() >= 2 else 1
     return (w.dim() <= 1 and w.dtype == x.dtype and w.device == x.device
             and w.numel() in (1, channels))
 
 
-_EXTRA_CHECKS: Dict[str, Callable[[inspect.BoundArguments], bool]] = {"prelu": _prelu_ok}
+_EXTRA_CHECKS: Dict[str, Callable[[dict], bool]] = {"prelu": _prelu_ok}
+
+
+def _bind(names: tuple, required: tuple, args: tuple, kwargs: dict) -> Optional[dict]:
+    """{parameter: value} if the call fits our function's signature (all
+    our parameters are positional-or-keyword), else None. Written out
+    rather than inspect.Signature.bind so that torch.compile can trace it."""
+    if len(args) > len(names):
+        return None
+    bound = dict(zip(names, args))
+    for k, v in kwargs.items():
+        if k not in names or k in bound:
+            return None
+        bound[k] = v
+    for r in required:
+        if r not in bound:
+            return None
+    return bound
+
+
+def _can_route(name: str, devices: frozenset, bound: dict) -> bool:
+    for arg_name, value in bound.items():
+        if isinstance(value, torch.Tensor):
+            if arg_name not in ("input", "weight"):
+                return False   # a tensor where our op takes a float
+            if type(value) not in _PLAIN or value.layout != torch.strided or value.dtype not in _FLOAT_DTYPES:
+                return False
+            if value.device.type not in devices:
+                return False
+    check = _EXTRA_CHECKS.get(name.rstrip("_"))
+    return check is None or check(bound)
 
 
 class ActivationPatch(TorchFunctionMode):
@@ -80,36 +114,27 @@ class ActivationPatch(TorchFunctionMode):
         for fn, (name, label) in routable_functions().items():
             if (include is None or name in include) and name not in exclude:
                 ours = getattr(ta_F, name)
-                self._table[fn] = (ours, inspect.signature(ours), name, label)
+                # Device types with a kernel, looked up now rather than per
+                # call: cheaper, and torch.compile can trace a set lookup.
+                qualified = f"torch_activations::{name.rstrip('_')}"
+                devices = frozenset(dev for dev, key in _DISPATCH_KEY.items()
+                                    if torch._C._dispatch_has_kernel_for_dispatch_key(qualified, key))
+                params = inspect.signature(ours).parameters.values()
+                names = tuple(p.name for p in params)
+                required = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
+                self._table[fn] = (ours, names, required, name, label, devices)
         self.routed: Counter = Counter()
         self.fell_back: Counter = Counter()
-
-    def _can_route(self, name: str, bound: inspect.BoundArguments) -> bool:
-        qualified = f"torch_activations::{name.rstrip('_')}"
-        for arg_name, value in bound.arguments.items():
-            if isinstance(value, torch.Tensor):
-                if arg_name not in ("input", "weight"):
-                    return False   # a tensor where our op takes a float
-                if type(value) not in _PLAIN or value.layout != torch.strided or value.dtype not in _FLOAT_DTYPES:
-                    return False
-                key = _DISPATCH_KEY.get(value.device.type)
-                if key is None or not torch._C._dispatch_has_kernel_for_dispatch_key(qualified, key):
-                    return False
-        check = _EXTRA_CHECKS.get(name.rstrip("_"))
-        return check is None or check(bound)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         entry = self._table.get(func)
         if entry is not None:
-            ours, sig, name, label = entry
-            try:
-                bound = sig.bind(*args, **kwargs)
-            except TypeError:
-                bound = None
-            if bound is not None and self._can_route(name, bound):
+            ours, names, required, name, label, devices = entry
+            bound = _bind(names, required, args, kwargs)
+            if bound is not None and _can_route(name, devices, bound):
                 self.routed[label] += 1
-                return ours(*bound.args, **bound.kwargs)
+                return ours(*args, **kwargs)
             self.fell_back[label] += 1
         return func(*args, **kwargs)
 
