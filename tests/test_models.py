@@ -122,6 +122,22 @@ def test_transformer_encoder_layer_module_activation(activation):
     assert f"torch_activations::{activation}_backward" in op_names(lambda: ours(x).sum().backward())
 
 
+def test_transformer_encoder_layer_fused_inference_path_does_not_bypass_our_module():
+    torch.manual_seed(0)
+    ref = nn.TransformerEncoderLayer(32, 4, 64, activation=nn.ReLU(), batch_first=True).eval()
+    ours = copy.deepcopy(ref)
+    report = ta.replace_activations(ours)
+    assert ours.activation_relu_or_gelu == 0 and "fused inference path turned off" in str(report)
+    x = torch.randn(2, 5, 32)
+    with torch.no_grad():
+        assert "aten::_transformer_encoder_layer_fwd" in op_names(lambda: ref(x))
+        names = op_names(lambda: ours(x))
+        torch.testing.assert_close(ours(x), ref(x))
+    assert "torch_activations::relu" in names and "aten::_transformer_encoder_layer_fwd" not in names
+    back = ta.restore_activations(ours)
+    assert ours.activation_relu_or_gelu == 1 and "turned back on" in str(back)
+
+
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_transformer_encoder_layer_stored_functional_activation_under_patch(activation):
     # The layer keeps F.relu / F.gelu in self.activation from construction:

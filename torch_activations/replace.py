@@ -58,11 +58,13 @@ class ReplacementReport:
     module: torch.nn.Module
     replaced: List[Tuple[str, str, str]] = field(default_factory=list)
     left_alone: List[Tuple[str, str, str]] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [f"replaced {len(self.replaced)}, left alone {len(self.left_alone)}"]
         lines += [f"  {name or '<root>'}: {old} -> {new}" for name, old, new in self.replaced]
         lines += [f"  {name or '<root>'}: {cls} left alone ({why})" for name, cls, why in self.left_alone]
+        lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -159,6 +161,8 @@ def _swap(model: torch.nn.Module, mapping: Dict[type, type], include, exclude, f
                 # Direct registry write: Sequential, ModuleList and ModuleDict
                 # index their children through _modules too.
                 parent._modules[key] = new
+                if isinstance(parent, torch.nn.TransformerEncoderLayer) and key == "activation":
+                    _encoder_layer_fast_path(parent, name, report)
             else:
                 walk(name, child)
 
@@ -168,6 +172,25 @@ def _swap(model: torch.nn.Module, mapping: Dict[type, type], include, exclude, f
     else:
         walk("", model)
     return report
+
+
+def _encoder_layer_fast_path(layer: torch.nn.TransformerEncoderLayer, name: str, report) -> None:
+    """nn.TransformerEncoderLayer has a fused inference path (eval mode, no
+    autograd) that computes a ReLU or GELU inside one ATen kernel, chosen by
+    the flag its constructor sets from the activation's class. Our ReLU/GELU
+    subclass PyTorch's, so the flag would stay set and the fused path would
+    bypass the module. The flag follows the activation module in place now:
+    PyTorch's constructor rule for torch.nn modules, off for ours."""
+    act = layer.activation
+    ours = type(act).__module__ == ta_nn.__name__
+    if ours:
+        flag = 0
+    else:
+        flag = 1 if isinstance(act, torch.nn.ReLU) else 2 if isinstance(act, torch.nn.GELU) else 0
+    if getattr(layer, "activation_relu_or_gelu", flag) != flag:
+        layer.activation_relu_or_gelu = flag
+        report.notes.append(f"{name.rsplit('.', 1)[0] or '<root>'}: TransformerEncoderLayer's fused inference path "
+                            + ("turned off so that the activation module runs" if ours else "turned back on"))
 
 
 def _torch_activation_classes() -> set:
