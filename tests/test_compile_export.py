@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from torch import nn
+from torch._functorch.aot_autograd import make_boxed_func
 
 import torch_activations as ta
 from models import MLP, init_
@@ -40,7 +41,7 @@ def test_compile_fullgraph_model_graphs_hold_our_forward_and_backward_ops():
     def recorder(kind):
         def compiler(gm, example_inputs):
             graphs[kind] += [str(n.target) for n in gm.graph.nodes if n.op == "call_function"]
-            return gm
+            return make_boxed_func(gm.forward)
         return compiler
 
     backend = aot_autograd(fw_compiler=recorder("forward"), bw_compiler=recorder("backward"))
@@ -67,7 +68,7 @@ def test_compile_fullgraph_under_patch_traces_our_ops():
 
     def record(gm, example_inputs):
         seen.extend(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
-        return gm
+        return make_boxed_func(gm.forward)
 
     def f(x):
         return TF.silu(x) * torch.sigmoid(x) + TF.gelu(x, approximate="tanh")
@@ -86,6 +87,7 @@ def test_compile_fullgraph_under_patch_traces_our_ops():
         assert f"aten.{op}.default" not in seen
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")   # raised inside inductor
 def test_compile_inductor_fullgraph_matches_eager_forward_and_backward():
     torch._dynamo.reset()
     torch.manual_seed(0)
@@ -127,8 +129,12 @@ def test_export_contains_our_ops_and_runs_after_save_and_load(tmp_path):
 
 # ----------------------------------------------------------- torch.jit.script ---
 SCRIPT_ARGS = {"Threshold": (0.1, 2.0), "Swish": (1.5,)}
+# PyTorch 2.13 deprecates TorchScript in favour of compile/export; it still
+# works and users still have scripted models.
+no_jit_deprecation = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 
 
+@no_jit_deprecation
 @pytest.mark.parametrize("name", ta.nn.__all__)
 def test_jit_script_of_every_module_works(name):
     cls = getattr(ta.nn, name)
@@ -152,6 +158,7 @@ def node_kinds(block):
     return out
 
 
+@no_jit_deprecation
 def test_jit_script_model_save_load_and_gradients(tmp_path):
     torch.manual_seed(0)
     model = replaced(nn.Sequential(nn.Linear(4, 8), nn.GELU(approximate="tanh"), nn.PReLU(8), nn.Linear(8, 3),
