@@ -45,19 +45,26 @@ def cpp_arg_type(op: str, arg) -> str:
     override = UNBOXED_ARG_TYPES.get(op, {}).get(arg.name)
     if override:
         return override
-    t = str(arg.type)
+    # real_type keeps ScalarType apart from int (the schema's `type` does not).
+    t = str(arg.real_type)
     mutable = arg.alias_info is not None and arg.alias_info.is_write
     table = {
         "Tensor": "at::Tensor&" if mutable else "const at::Tensor&",
         "Optional[Tensor]": "const std::optional<at::Tensor>&",
+        "List[Tensor]": "at::TensorList",
         "float": "double",
+        "Optional[float]": "std::optional<double>",
         "int": "int64_t",
+        "Optional[int]": "std::optional<int64_t>",
+        "List[int]": "at::IntArrayRef",
         "bool": "bool",
         "str": "c10::string_view",
+        "ScalarType": "at::ScalarType",
+        "Optional[ScalarType]": "std::optional<at::ScalarType>",
         "Optional[Generator]": "std::optional<at::Generator>",
     }
     if t not in table:
-        raise SystemExit(f"gen_cpp_api: no C++ type for argument '{arg.name}: {t}' of {op}")
+        raise SystemExit(f"gen_cpp_api: no C++ type for argument '{arg.name}: {t}' of {op}; add it to the table")
     return table[t]
 
 
@@ -88,6 +95,8 @@ def cpp_default(arg) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if t == "int":
         return str(int(v))
+    if t == "List[int]":
+        return "{" + ", ".join(str(int(e)) for e in v) + "}"
     raise SystemExit(f"gen_cpp_api: no C++ default for {arg.name}: {t} = {v!r}")
 
 
@@ -95,7 +104,9 @@ class Fn:
     def __init__(self, schema):
         self.schema = schema
         self.op = schema.name.split("::", 1)[1]
-        assert not schema.overload_name, "overloads are not generated"
+        if schema.overload_name:
+            raise SystemExit(f"gen_cpp_api: {schema.name}.{schema.overload_name}: overloads need C++ names; "
+                             "teach the generator how to name them")
         # Internal helpers are `_name` in Python; C++ has no such convention.
         self.cpp_name = self.op.lstrip("_")
         self.args = [(a.name, cpp_arg_type(self.op, a), a) for a in schema.arguments]
