@@ -13,8 +13,9 @@ import sys
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m torch_activations", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m torch_activations",
+                                     description="torch_activations: activation functions as C++ PyTorch operators. "
+                                                 "Run a command with --help for its options.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="swap our activations into a small model: parity, training, profile",
                             description="Builds a small model with torch.nn activations (an MLP encoder and a "
