@@ -690,18 +690,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> swish_learnable_double_backward(c
   return op.call(grad_grad_input, grad_grad_beta, grad_output, self, beta);
 }
 
-std::tuple<at::Tensor, at::Tensor> rrelu(const at::Tensor& self, double lower, double upper, bool training, std::optional<at::Generator> generator) {
+at::Tensor rrelu(const at::Tensor& self, double lower, double upper, bool training, std::optional<at::Generator> generator) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::rrelu", "")
-                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, double, double, bool, std::optional<at::Generator>)>();
+                            .typed<at::Tensor(const at::Tensor&, double, double, bool, std::optional<at::Generator>)>();
   return op.call(self, lower, upper, training, generator);
 }
 
-at::Tensor rrelu_(at::Tensor& self, double lower, double upper, bool training, std::optional<at::Generator> generator) {
+at::Tensor& rrelu_(at::Tensor& self, double lower, double upper, bool training, std::optional<at::Generator> generator) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::rrelu_", "")
-                            .typed<at::Tensor(at::Tensor&, double, double, bool, std::optional<at::Generator>)>();
-  return op.call(self, lower, upper, training, generator);
+                            .typed<void(at::Tensor&, double, double, bool, std::optional<at::Generator>)>();
+  op.call(self, lower, upper, training, generator);
+  return self;
 }
 
 at::Tensor rrelu_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& noise, double lower, double upper, bool training, bool is_result) {
@@ -711,10 +712,31 @@ at::Tensor rrelu_backward(const at::Tensor& grad_output, const at::Tensor& self,
   return op.call(grad_output, self, noise, lower, upper, training, is_result);
 }
 
+std::tuple<at::Tensor, at::Tensor> rrelu_with_noise(const at::Tensor& self, double lower, double upper, bool training, std::optional<at::Generator> generator) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::rrelu_with_noise", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, double, double, bool, std::optional<at::Generator>)>();
+  return op.call(self, lower, upper, training, generator);
+}
+
+at::Tensor rrelu_with_noise_(at::Tensor& self, double lower, double upper, bool training, std::optional<at::Generator> generator) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::rrelu_with_noise_", "")
+                            .typed<at::Tensor(at::Tensor&, double, double, bool, std::optional<at::Generator>)>();
+  return op.call(self, lower, upper, training, generator);
+}
+
 std::string cpu_capability() {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::_cpu_capability", "")
                             .typed<std::string()>();
+  return op.call();
+}
+
+std::vector<std::string> pointwise_ops() {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::_pointwise_ops", "")
+                            .typed<std::vector<std::string>()>();
   return op.call();
 }
 

@@ -42,6 +42,6 @@ def test_cpp_signatures_follow_the_schemas():
     assert "TORCH_ACTIVATIONS_API at::Tensor& relu_(at::Tensor& self);" in header
     assert ("TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> prelu_backward(const at::Tensor& grad_output, "
             "const at::Tensor& self, const at::Tensor& weight);") in header
-    assert ("std::tuple<at::Tensor, at::Tensor> rrelu(const at::Tensor& self, double lower = 0.125, "
+    assert ("std::tuple<at::Tensor, at::Tensor> rrelu_with_noise(const at::Tensor& self, double lower = 0.125, "
             "double upper = 0.3333333333333333, bool training = false, "
             "std::optional<at::Generator> generator = std::nullopt);") in header

@@ -264,16 +264,24 @@ TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> swish_learnable_backwar
 TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor, at::Tensor> swish_learnable_double_backward(const std::optional<at::Tensor>& grad_grad_input, const std::optional<at::Tensor>& grad_grad_beta, const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& beta);
 
 // ---- rrelu
-// torch_activations::rrelu(Tensor self, float lower=0.125, float upper=0.33333333333333331, bool training=False, Generator? generator=None) -> (Tensor, Tensor)
-TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> rrelu(const at::Tensor& self, double lower = 0.125, double upper = 0.3333333333333333, bool training = false, std::optional<at::Generator> generator = std::nullopt);
-// torch_activations::rrelu_(Tensor(a!) self, float lower=0.125, float upper=0.33333333333333331, bool training=False, Generator? generator=None) -> Tensor
-TORCH_ACTIVATIONS_API at::Tensor rrelu_(at::Tensor& self, double lower = 0.125, double upper = 0.3333333333333333, bool training = false, std::optional<at::Generator> generator = std::nullopt);
+// torch_activations::rrelu(Tensor self, float lower=0.125, float upper=0.33333333333333331, bool training=False, Generator? generator=None) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor rrelu(const at::Tensor& self, double lower = 0.125, double upper = 0.3333333333333333, bool training = false, std::optional<at::Generator> generator = std::nullopt);
+// torch_activations::rrelu_(Tensor(a!) self, float lower=0.125, float upper=0.33333333333333331, bool training=False, Generator? generator=None) -> ()
+TORCH_ACTIVATIONS_API at::Tensor& rrelu_(at::Tensor& self, double lower = 0.125, double upper = 0.3333333333333333, bool training = false, std::optional<at::Generator> generator = std::nullopt);
 // torch_activations::rrelu_backward(Tensor grad_output, Tensor self, Tensor noise, float lower, float upper, bool training, bool is_result) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor rrelu_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& noise, double lower, double upper, bool training, bool is_result);
+
+// ---- rrelu_with_noise
+// torch_activations::rrelu_with_noise(Tensor self, float lower=0.125, float upper=0.33333333333333331, bool training=False, Generator? generator=None) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> rrelu_with_noise(const at::Tensor& self, double lower = 0.125, double upper = 0.3333333333333333, bool training = false, std::optional<at::Generator> generator = std::nullopt);
+// torch_activations::rrelu_with_noise_(Tensor(a!) self, float lower=0.125, float upper=0.33333333333333331, bool training=False, Generator? generator=None) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor rrelu_with_noise_(at::Tensor& self, double lower = 0.125, double upper = 0.3333333333333333, bool training = false, std::optional<at::Generator> generator = std::nullopt);
 
 // ---- instruction set of the CPU kernels
 // torch_activations::_cpu_capability() -> str
 TORCH_ACTIVATIONS_API std::string cpu_capability();
+// torch_activations::_pointwise_ops() -> str[]
+TORCH_ACTIVATIONS_API std::vector<std::string> pointwise_ops();
 // torch_activations::_set_cpu_capability(str name) -> ()
 TORCH_ACTIVATIONS_API void set_cpu_capability(const std::string& name);
 // torch_activations::_supported_cpu_capabilities() -> str[]

@@ -201,14 +201,19 @@ void test_rrelu_and_generator() {
   const at::Tensor x = input(9);
   auto g1 = at::make_generator<at::CPUGeneratorImpl>(42);
   auto g2 = at::make_generator<at::CPUGeneratorImpl>(42);
-  const auto a = api::rrelu(x, 0.1, 0.3, /*training=*/true, g1);
-  const auto b = api::rrelu(x, 0.1, 0.3, /*training=*/true, g2);
-  expect(at::equal(std::get<0>(a), std::get<0>(b)), "rrelu: same generator seed, same slopes");
+  auto g3 = at::make_generator<at::CPUGeneratorImpl>(42);
+  const auto a = api::rrelu_with_noise(x, 0.1, 0.3, /*training=*/true, g1);
+  const at::Tensor b = api::rrelu(x, 0.1, 0.3, /*training=*/true, g2);
+  expect(at::equal(std::get<0>(a), b), "rrelu: same generator seed, same slopes");
   const at::Tensor noise = std::get<1>(a);
-  expect_close(std::get<0>(a), at::where(x > 0, x, x * noise), "rrelu output = x * noise");
+  expect_close(b, at::where(x > 0, x, x * noise), "rrelu output = x * noise");
   const at::Tensor neg = noise.masked_select(x <= 0);
   expect((neg >= 0.1).all().item<bool>() && (neg <= 0.3).all().item<bool>(), "rrelu slopes within [lower, upper]");
-  expect_close(std::get<0>(api::rrelu(x)), at::leaky_relu(x, (0.125 + 1.0 / 3) / 2), "rrelu in eval = leaky_relu");
+  expect_close(api::rrelu(x), at::leaky_relu(x, (0.125 + 1.0 / 3) / 2), "rrelu in eval = leaky_relu");
+  // Gradient through the random slopes: d/dx = noise.
+  const at::Tensor xg = x.clone().requires_grad_(true);
+  api::rrelu(xg, 0.1, 0.3, /*training=*/true, g3).backward(at::ones_like(x));
+  expect_close(xg.grad(), noise, "rrelu d/dx = the slopes drawn");
 }
 
 template <class F>
