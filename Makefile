@@ -7,7 +7,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 SOURCES := $(shell find csrc -name '*.cpp' -o -name '*.h') setup.py
 
-.PHONY: all run check test build clean
+.PHONY: all run check test build clean cpp-test plot
 
 all: test
 
@@ -26,12 +26,31 @@ build: torch_activations/.built
 
 # The main job.
 run: build
+	$(VPY) -m torch_activations demo
 	$(VPY) -m torch_activations check
 
 check: run
 
-test: build
+test: build cpp-test
 	$(VPY) -m pytest -q tests
+
+# The LibTorch C++ library (CMake, against the venv's torch) and its CTest
+# test. CMake comes from the machine, or from PyPI into the venv if missing.
+CMAKE := $(shell command -v cmake 2>/dev/null || echo $(VENV)/bin/cmake)
+CTEST := $(dir $(CMAKE))ctest
+CMAKE_BUILD := build/cmake
+
+$(VENV)/bin/cmake: | $(VENV)/.installed
+	$(VPY) -m pip install --quiet cmake==4.4.4
+
+cpp-test: $(VENV)/.installed $(CMAKE)
+	$(CMAKE) -S . -B $(CMAKE_BUILD) --log-level=WARNING -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_PREFIX_PATH="$$($(VPY) -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+	$(CMAKE) --build $(CMAKE_BUILD) --parallel $$(nproc)
+	$(CTEST) --test-dir $(CMAKE_BUILD) --output-on-failure
+
+plot: build
+	$(VPY) -m torch_activations plot
 
 clean:
 	rm -rf build torch_activations/_C*.so torch_activations/.built

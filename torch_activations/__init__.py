@@ -13,12 +13,15 @@ import torch
 
 from . import _C  # noqa: F401  (registers torch.ops.torch_activations.*)
 from . import _vmap, functional, nn
+from .patching import patch
+from .replace import replace_activations, restore_activations
 
 ops = torch.ops.torch_activations
 _vmap.register()
 
 __version__ = "0.1.0"
-__all__ = ["ops", "functional", "nn", "cpu_capability", "set_cpu_capability", "supported_cpu_capabilities"]
+__all__ = ["ops", "functional", "nn", "cpu_capability", "set_cpu_capability", "supported_cpu_capabilities",
+           "replace_activations", "restore_activations", "patch"]
 
 
 def cpu_capability() -> str:

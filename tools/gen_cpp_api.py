@@ -1,0 +1,259 @@
+"""Generates the LibTorch C++ API of torch_activations from the registered
+operator schemas:
+
+  include/torch_activations/ops.h   declarations, with the schemas' defaults
+  csrc/cpp_api.cpp                  definitions: typed calls through the dispatcher
+
+The schemas are read from the dispatcher after importing the built extension,
+so they are exactly what csrc/registry.h expands to (plus the hand-written
+rrelu and helper schemas). Run after changing an operator:
+
+  python tools/gen_cpp_api.py          # rewrite both files
+  python tools/gen_cpp_api.py --check  # exit 1 if either is out of date (a test runs this)
+"""
+import argparse
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HEADER = os.path.join(ROOT, "include", "torch_activations", "ops.h")
+SOURCE = os.path.join(ROOT, "csrc", "cpp_api.cpp")
+NAMESPACE = "torch_activations"
+
+# Ops registered from plain C++ functions (m.def(schema, &fn)) have an unboxed
+# kernel, and a typed call must then name that function's exact C++ type.
+UNBOXED_ARG_TYPES = {"_set_cpu_capability": {"name": "const std::string&"}}
+
+VARIANTS = ["", "_", "_backward", "_double_backward"]
+
+
+def registry_order():
+    """Op families in registry.h order (pointwise, then parametric)."""
+    text = open(os.path.join(ROOT, "csrc", "registry.h")).read()
+    return re.findall(r"^\s*X\((\w+),", text, flags=re.M)
+
+
+def family(name: str):
+    for suffix in ("_double_backward", "_backward", "_"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)], suffix
+    return name, ""
+
+
+def cpp_arg_type(op: str, arg) -> str:
+    override = UNBOXED_ARG_TYPES.get(op, {}).get(arg.name)
+    if override:
+        return override
+    # real_type keeps ScalarType apart from int (the schema's `type` does not).
+    t = str(arg.real_type)
+    mutable = arg.alias_info is not None and arg.alias_info.is_write
+    table = {
+        "Tensor": "at::Tensor&" if mutable else "const at::Tensor&",
+        "Optional[Tensor]": "const std::optional<at::Tensor>&",
+        "List[Tensor]": "at::TensorList",
+        "float": "double",
+        "Optional[float]": "std::optional<double>",
+        "int": "int64_t",
+        "Optional[int]": "std::optional<int64_t>",
+        "List[int]": "at::IntArrayRef",
+        "bool": "bool",
+        "str": "c10::string_view",
+        "ScalarType": "at::ScalarType",
+        "Optional[ScalarType]": "std::optional<at::ScalarType>",
+        "Optional[Generator]": "std::optional<at::Generator>",
+    }
+    if t not in table:
+        raise SystemExit(f"gen_cpp_api: no C++ type for argument '{arg.name}: {t}' of {op}; add it to the table")
+    return table[t]
+
+
+def cpp_return_type(op: str, schema) -> str:
+    rets = [str(r.type) for r in schema.returns]
+    one = {"Tensor": "at::Tensor", "str": "std::string", "List[str]": "std::vector<std::string>"}
+    for r in rets:
+        if r not in one:
+            raise SystemExit(f"gen_cpp_api: no C++ type for return '{r}' of {op}")
+    if not rets:
+        return "void"
+    if len(rets) == 1:
+        return one[rets[0]]
+    return "std::tuple<" + ", ".join(one[r] for r in rets) + ">"
+
+
+def cpp_default(arg) -> str:
+    v = arg.default_value
+    t = str(arg.type)
+    if v is None:
+        return "std::nullopt"
+    if t == "bool":
+        return "true" if v else "false"
+    if t == "float":
+        r = repr(float(v))
+        return r if ("." in r or "e" in r) else r + ".0"
+    if t == "str":
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if t == "int":
+        return str(int(v))
+    if t == "List[int]":
+        return "{" + ", ".join(str(int(e)) for e in v) + "}"
+    raise SystemExit(f"gen_cpp_api: no C++ default for {arg.name}: {t} = {v!r}")
+
+
+class Fn:
+    def __init__(self, schema):
+        self.schema = schema
+        self.op = schema.name.split("::", 1)[1]
+        if schema.overload_name:
+            raise SystemExit(f"gen_cpp_api: {schema.name}.{schema.overload_name}: overloads need C++ names; "
+                             "teach the generator how to name them")
+        # Internal helpers are `_name` in Python; C++ has no such convention.
+        self.cpp_name = self.op.lstrip("_")
+        self.args = [(a.name, cpp_arg_type(self.op, a), a) for a in schema.arguments]
+        self.ret = cpp_return_type(self.op, schema)
+        mutable = [n for n, t, _ in self.args if t == "at::Tensor&"]
+        # An in-place op returning nothing gives back its input, like ATen's relu_.
+        self.returns_self = self.ret == "void" and len(mutable) == 1
+        self.self_arg = mutable[0] if self.returns_self else None
+        self.public_ret = "at::Tensor&" if self.returns_self else self.ret
+        self.fn_type = f"{self.ret}({', '.join(t for _, t, _ in self.args)})"
+        # FunctionSchema.default_value cannot tell "=None" from no default;
+        # the schema's text can.
+        self.none_defaults = set(re.findall(r"\? (\w+)=None", str(schema)))
+
+
+def schemas():
+    sys.path.insert(0, ROOT)
+    import torch
+    import torch_activations  # noqa: F401  (registers the operators)
+
+    return [s for s in torch._C._jit_get_all_schemas() if s.name.startswith(NAMESPACE + "::")]
+
+
+def collect():
+    fns = [Fn(s) for s in schemas()]
+    order = registry_order()
+    rank = {n: i for i, n in enumerate(order)}
+
+    def key(f):
+        base, suffix = family(f.op)
+        if base.startswith("_"):
+            return (2, 0, f.op, 0)
+        return (0, rank[base], base, VARIANTS.index(suffix)) if base in rank else (1, 0, base, VARIANTS.index(suffix))
+
+    return sorted(fns, key=key)
+
+
+def render_params(f: Fn, with_defaults: bool) -> str:
+    out = []
+    for name, t, a in f.args:
+        p = f"{t} {name}"
+        if with_defaults:
+            if name in f.none_defaults:
+                p += " = std::nullopt"
+            elif a.default_value is not None:
+                p += " = " + cpp_default(a)
+        out.append(p)
+    return ", ".join(out)
+
+
+HEADER_TOP = """\
+// The C++ API of torch_activations: one function per registered operator.
+// GENERATED by tools/gen_cpp_api.py from the operator schemas; do not edit.
+//
+// Each function calls its operator through the dispatcher, like the at::
+// functions do, so autograd (gradients from C++), the profiler, autocast and
+// the Meta kernels all apply. Link against the torch_activations library,
+// whose static initializers register the operators.
+//
+//   #include <torch_activations/ops.h>
+//   at::Tensor y = torch_activations::gelu(x, "tanh");
+//   y.sum().backward();   // runs torch_activations::gelu_backward
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <ATen/core/Generator.h>
+#include <c10/util/string_view.h>
+
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#ifndef TORCH_ACTIVATIONS_API
+#define TORCH_ACTIVATIONS_API __attribute__((visibility("default")))
+#endif
+
+namespace torch_activations {
+"""
+
+SOURCE_TOP = """\
+// Definitions of include/torch_activations/ops.h.
+// GENERATED by tools/gen_cpp_api.py from the operator schemas; do not edit.
+// The operator handle is looked up once per function; the typed call checks
+// the C++ signature against the schema (and against the kernel's, for ops
+// registered from plain C++ functions).
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include "torch_activations/ops.h"
+
+namespace torch_activations {
+"""
+
+
+def render():
+    fns = collect()
+    h = [HEADER_TOP]
+    c = [SOURCE_TOP]
+    current = None
+    for f in fns:
+        base, _ = family(f.op)
+        if base.startswith("_"):
+            base = "instruction set of the CPU kernels"
+        if base != current:
+            h.append(f"\n// ---- {base}")
+            current = base
+        h.append(f"// {f.schema}")
+        h.append(f"TORCH_ACTIVATIONS_API {f.public_ret} {f.cpp_name}({render_params(f, True)});")
+        call_args = ", ".join(n for n, _, _ in f.args)
+        body = [f"\n{f.public_ret} {f.cpp_name}({render_params(f, False)}) {{",
+                "  static const auto op = c10::Dispatcher::singleton()",
+                f"                            .findSchemaOrThrow(\"{f.schema.name}\", \"\")",
+                f"                            .typed<{f.fn_type}>();"]
+        if f.returns_self:
+            body += [f"  op.call({call_args});", f"  return {f.self_arg};"]
+        elif f.ret == "void":
+            body += [f"  op.call({call_args});"]
+        else:
+            body += [f"  return op.call({call_args});"]
+        body.append("}")
+        c.append("\n".join(body))
+    h.append("\n}  // namespace torch_activations\n")
+    c.append("\n}  // namespace torch_activations\n")
+    return "\n".join(h), "\n".join(c)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if the generated files are out of date")
+    args = ap.parse_args(argv)
+    header, source = render()
+    stale = []
+    for path, text in ((HEADER, header), (SOURCE, source)):
+        old = open(path).read() if os.path.exists(path) else None
+        if old != text:
+            stale.append(os.path.relpath(path, ROOT))
+            if not args.check:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w") as fh:
+                    fh.write(text)
+    if args.check and stale:
+        print("out of date (run python tools/gen_cpp_api.py): " + ", ".join(stale))
+        return 1
+    if not args.check:
+        print("wrote " + (", ".join(stale) if stale else "nothing (up to date)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
