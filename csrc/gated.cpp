@@ -409,7 +409,8 @@ TORCH_LIBRARY_FRAGMENT(torch_activations, m) {
               .c_str());
     if (!gi.pair) continue;
     m.def((n + ".pair(Tensor gate, Tensor up" + gi.decl_defaults + ") -> Tensor").c_str());
-    m.def((n + "_backward.pair(Tensor grad_output, Tensor gate, Tensor up" + gi.decl + ") -> (Tensor, Tensor)").c_str());
+    m.def((n + "_backward.pair(Tensor grad_output, Tensor gate, Tensor up" + gi.decl + ") -> (Tensor, Tensor)")
+              .c_str());
     m.def((n + "_double_backward.pair(Tensor? grad_grad_gate, Tensor? grad_grad_up, Tensor grad_output, Tensor gate, "
                "Tensor up" +
            gi.decl + ") -> (Tensor, Tensor, Tensor)")

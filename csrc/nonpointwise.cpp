@@ -116,8 +116,9 @@ void refuse_forward_ad(const std::vector<at::Tensor>& ts, const std::string& op)
 }
 
 void refuse_grad(const at::Tensor& t, const char* arg, const std::string& op) {
-  TORCH_CHECK(!t.defined() || !t.requires_grad(), "The function '", op, "' is not differentiable with respect to argument '",
-              arg, "'. This input cannot have requires_grad True.");
+  TORCH_CHECK(!t.defined() || !t.requires_grad(), "The function '", op,
+              "' is not differentiable with respect to argument '", arg,
+              "'. This input cannot have requires_grad True.");
 }
 
 c10::OperatorHandle find_op(const char* name, const char* overload) {

@@ -71,16 +71,16 @@ struct SoftmaxKernel final : c10::OperatorKernel {
   SoftmaxKernel(int f_, Variant v_, bool m) : f(f_), v(v_), meta(m), op(qualified(f_, v_)) {}
 
   const cpu::RowKernelTable& table() const { return cpu::row_kernels(); }
-  double params(double out[2]) const {
+  // The row kernels' parameters: negate the input (softmin), log mode.
+  void fill_params(double out[2]) const {
     out[0] = kFamily[f].negate ? 1.0 : 0.0;
     out[1] = kFamily[f].mode == cpu::RowMode::LogSoftmax ? 1.0 : 0.0;
-    return 0;
   }
   int mode() const { return static_cast<int>(kFamily[f].mode); }
 
   void operator()(const c10::OperatorHandle&, c10::DispatchKeySet, Stack* stack) {
     double p[2];
-    params(p);
+    fill_params(p);
     if (v == kFwd) {
       auto args = torch::jit::last(*stack, 3);
       const at::Tensor self = args[0].toTensor();
@@ -98,13 +98,16 @@ struct SoftmaxKernel final : c10::OperatorKernel {
       if (!meta && out.numel() > 0) {
         at::Tensor x = self;
         cpu::RowLoop fn = nullptr;
-        if (is_kernel_dtype(x.scalar_type())) fn = table().softmax_fwd[mode()][dtype_index(x.scalar_type())][dtype_index(out_t)];
+        if (is_kernel_dtype(x.scalar_type())) {
+          fn = table().softmax_fwd[mode()][dtype_index(x.scalar_type())][dtype_index(out_t)];
+        }
         if (fn == nullptr) {
           // PyTorch's order: cast, then softmax in the target dtype.
           x = x.to(out_t);
           fn = table().softmax_fwd[mode()][dtype_index(out_t)][dtype_index(out_t)];
         }
-        run_rows(fn, dim, self.dim() == 0 ? 1 : self.size(dim), {{as_rows(out), true}}, {{as_rows(x), true}}, nullptr, p);
+        const int64_t n = self.dim() == 0 ? 1 : self.size(dim);
+        run_rows(fn, dim, n, {{as_rows(out), true}}, {{as_rows(x), true}}, nullptr, p);
       }
       torch::jit::drop(*stack, 3);
       stack->emplace_back(std::move(out));

@@ -67,6 +67,8 @@ def ce_inputs(dtype, seed=0):
     yield "4d", r(2, 5, 3, 4), 1
     yield "4d_channels_last", r(2, 5, 3, 4).contiguous(memory_format=torch.channels_last), 1
     yield "3d_long_inner", r(2, 4, 37), 1
+    yield "2d_expanded_classes", r(6, 1).expand(6, 11), 1
+    yield "4d_expanded_rows", r(1, 5, 1, 4).expand(2, 5, 3, 4), 1
     yield "1d", r(7), 0
     yield "empty_batch", r(0, 5), 1
 
@@ -210,7 +212,8 @@ def test_cross_entropy_errors_like_pytorch():
                                TF.cross_entropy(x, torch.tensor([0, 1, 2, 3], dtype=torch.uint8)))
     x1 = torch.randn(5)
     for t1 in (torch.tensor(2), torch.tensor([2])):
-        torch.testing.assert_close(F.cross_entropy(x1, t1, reduction="none"), TF.cross_entropy(x1, t1, reduction="none"))
+        torch.testing.assert_close(F.cross_entropy(x1, t1, reduction="none"),
+                                   TF.cross_entropy(x1, t1, reduction="none"))
 
 
 # -------------------------------------------------------- bce with logits ---
@@ -223,6 +226,7 @@ def bce_inputs(dtype, seed=0):
     yield "4d_channels_last", r(2, 3, 4, 7).contiguous(memory_format=torch.channels_last), u(2, 3, 4, 7)
     yield "sliced", r(6, 14)[:, ::2], u(6, 14)[:, 1::2]
     yield "long", r(2, 1029), u(2, 1029)
+    yield "expanded", r(6, 1).expand(6, 7), u(1, 7).expand(6, 7)
     yield "zero_d", r(()), u(())
     yield "empty", r(0, 7), u(0, 7)
 
