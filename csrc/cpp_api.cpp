@@ -690,6 +690,216 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> swish_learnable_double_backward(c
   return op.call(grad_grad_input, grad_grad_beta, grad_output, self, beta);
 }
 
+at::Tensor glu(const at::Tensor& self, int64_t dim) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::glu", "")
+                            .typed<at::Tensor(const at::Tensor&, int64_t)>();
+  return op.call(self, dim);
+}
+
+at::Tensor glu_backward(const at::Tensor& grad_output, const at::Tensor& self, int64_t dim) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::glu_backward", "")
+                            .typed<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t)>();
+  return op.call(grad_output, self, dim);
+}
+
+std::tuple<at::Tensor, at::Tensor> glu_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& self, int64_t dim) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::glu_double_backward", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t)>();
+  return op.call(grad_grad, grad_output, self, dim);
+}
+
+at::Tensor swiglu(const at::Tensor& self, int64_t dim) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::swiglu", "")
+                            .typed<at::Tensor(const at::Tensor&, int64_t)>();
+  return op.call(self, dim);
+}
+
+at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::swiglu", "pair")
+                            .typed<at::Tensor(const at::Tensor&, const at::Tensor&)>();
+  return op.call(gate, up);
+}
+
+at::Tensor swiglu_backward(const at::Tensor& grad_output, const at::Tensor& self, int64_t dim) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::swiglu_backward", "")
+                            .typed<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t)>();
+  return op.call(grad_output, self, dim);
+}
+
+std::tuple<at::Tensor, at::Tensor> swiglu_backward(const at::Tensor& grad_output, const at::Tensor& gate, const at::Tensor& up) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::swiglu_backward", "pair")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
+  return op.call(grad_output, gate, up);
+}
+
+std::tuple<at::Tensor, at::Tensor> swiglu_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& self, int64_t dim) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::swiglu_double_backward", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t)>();
+  return op.call(grad_grad, grad_output, self, dim);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> swiglu_double_backward(const std::optional<at::Tensor>& grad_grad_gate, const std::optional<at::Tensor>& grad_grad_up, const at::Tensor& grad_output, const at::Tensor& gate, const at::Tensor& up) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::swiglu_double_backward", "pair")
+                            .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(const std::optional<at::Tensor>&, const std::optional<at::Tensor>&, const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
+  return op.call(grad_grad_gate, grad_grad_up, grad_output, gate, up);
+}
+
+at::Tensor geglu(const at::Tensor& self, int64_t dim, c10::string_view approximate) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::geglu", "")
+                            .typed<at::Tensor(const at::Tensor&, int64_t, c10::string_view)>();
+  return op.call(self, dim, approximate);
+}
+
+at::Tensor geglu(const at::Tensor& gate, const at::Tensor& up, c10::string_view approximate) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::geglu", "pair")
+                            .typed<at::Tensor(const at::Tensor&, const at::Tensor&, c10::string_view)>();
+  return op.call(gate, up, approximate);
+}
+
+at::Tensor geglu_backward(const at::Tensor& grad_output, const at::Tensor& self, int64_t dim, c10::string_view approximate) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::geglu_backward", "")
+                            .typed<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t, c10::string_view)>();
+  return op.call(grad_output, self, dim, approximate);
+}
+
+std::tuple<at::Tensor, at::Tensor> geglu_backward(const at::Tensor& grad_output, const at::Tensor& gate, const at::Tensor& up, c10::string_view approximate) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::geglu_backward", "pair")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view)>();
+  return op.call(grad_output, gate, up, approximate);
+}
+
+std::tuple<at::Tensor, at::Tensor> geglu_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& self, int64_t dim, c10::string_view approximate) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::geglu_double_backward", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, c10::string_view)>();
+  return op.call(grad_grad, grad_output, self, dim, approximate);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> geglu_double_backward(const std::optional<at::Tensor>& grad_grad_gate, const std::optional<at::Tensor>& grad_grad_up, const at::Tensor& grad_output, const at::Tensor& gate, const at::Tensor& up, c10::string_view approximate) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::geglu_double_backward", "pair")
+                            .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(const std::optional<at::Tensor>&, const std::optional<at::Tensor>&, const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view)>();
+  return op.call(grad_grad_gate, grad_grad_up, grad_output, gate, up, approximate);
+}
+
+at::Tensor reglu(const at::Tensor& self, int64_t dim) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::reglu", "")
+                            .typed<at::Tensor(const at::Tensor&, int64_t)>();
+  return op.call(self, dim);
+}
+
+at::Tensor reglu(const at::Tensor& gate, const at::Tensor& up) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::reglu", "pair")
+                            .typed<at::Tensor(const at::Tensor&, const at::Tensor&)>();
+  return op.call(gate, up);
+}
+
+at::Tensor reglu_backward(const at::Tensor& grad_output, const at::Tensor& self, int64_t dim) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::reglu_backward", "")
+                            .typed<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t)>();
+  return op.call(grad_output, self, dim);
+}
+
+std::tuple<at::Tensor, at::Tensor> reglu_backward(const at::Tensor& grad_output, const at::Tensor& gate, const at::Tensor& up) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::reglu_backward", "pair")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
+  return op.call(grad_output, gate, up);
+}
+
+std::tuple<at::Tensor, at::Tensor> reglu_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& self, int64_t dim) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::reglu_double_backward", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t)>();
+  return op.call(grad_grad, grad_output, self, dim);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> reglu_double_backward(const std::optional<at::Tensor>& grad_grad_gate, const std::optional<at::Tensor>& grad_grad_up, const at::Tensor& grad_output, const at::Tensor& gate, const at::Tensor& up) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::reglu_double_backward", "pair")
+                            .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(const std::optional<at::Tensor>&, const std::optional<at::Tensor>&, const at::Tensor&, const at::Tensor&, const at::Tensor&)>();
+  return op.call(grad_grad_gate, grad_grad_up, grad_output, gate, up);
+}
+
+at::Tensor binary_cross_entropy_with_logits(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& pos_weight, int64_t reduction) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::binary_cross_entropy_with_logits", "")
+                            .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&, const std::optional<at::Tensor>&, int64_t)>();
+  return op.call(self, target, weight, pos_weight, reduction);
+}
+
+std::tuple<at::Tensor, at::Tensor> binary_cross_entropy_with_logits_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& pos_weight, int64_t reduction, std::array<bool, 2> output_mask) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::binary_cross_entropy_with_logits_backward", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&, const std::optional<at::Tensor>&, int64_t, std::array<bool, 2>)>();
+  return op.call(grad_output, self, target, weight, pos_weight, reduction, output_mask);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> binary_cross_entropy_with_logits_double_backward(const at::Tensor& grad_grad_self, const std::optional<at::Tensor>& grad_grad_target, const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& pos_weight, int64_t reduction, std::array<bool, 2> output_mask) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::binary_cross_entropy_with_logits_double_backward", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&, const std::optional<at::Tensor>&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&, const std::optional<at::Tensor>&, int64_t, std::array<bool, 2>)>();
+  return op.call(grad_grad_self, grad_grad_target, grad_output, self, target, weight, pos_weight, reduction, output_mask);
+}
+
+std::tuple<at::Tensor, at::Tensor> cross_entropy(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight, int64_t reduction, int64_t ignore_index, double label_smoothing) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::cross_entropy", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&, int64_t, int64_t, double)>();
+  return op.call(self, target, weight, reduction, ignore_index, label_smoothing);
+}
+
+std::tuple<at::Tensor, at::Tensor> cross_entropy_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight, int64_t reduction, int64_t ignore_index, double label_smoothing, const at::Tensor& stats, std::array<bool, 2> output_mask) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::cross_entropy_backward", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&, int64_t, int64_t, double, const at::Tensor&, std::array<bool, 2>)>();
+  return op.call(grad_output, self, target, weight, reduction, ignore_index, label_smoothing, stats, output_mask);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> cross_entropy_double_backward(const at::Tensor& grad_grad_self, const std::optional<at::Tensor>& grad_grad_target, const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight, int64_t reduction, int64_t ignore_index, double label_smoothing, const at::Tensor& stats, std::array<bool, 2> output_mask) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::cross_entropy_double_backward", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&, const std::optional<at::Tensor>&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&, int64_t, int64_t, double, const at::Tensor&, std::array<bool, 2>)>();
+  return op.call(grad_grad_self, grad_grad_target, grad_output, self, target, weight, reduction, ignore_index, label_smoothing, stats, output_mask);
+}
+
+at::Tensor log_softmax(const at::Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::log_softmax", "")
+                            .typed<at::Tensor(const at::Tensor&, int64_t, std::optional<at::ScalarType>)>();
+  return op.call(self, dim, dtype);
+}
+
+at::Tensor log_softmax_backward(const at::Tensor& grad_output, const at::Tensor& output, int64_t dim, at::ScalarType input_dtype) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::log_softmax_backward", "")
+                            .typed<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t, at::ScalarType)>();
+  return op.call(grad_output, output, dim, input_dtype);
+}
+
+std::tuple<at::Tensor, at::Tensor> log_softmax_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& output, int64_t dim) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::log_softmax_double_backward", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t)>();
+  return op.call(grad_grad, grad_output, output, dim);
+}
+
 at::Tensor rrelu(const at::Tensor& self, double lower, double upper, bool training, std::optional<at::Generator> generator) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::rrelu", "")
@@ -724,6 +934,48 @@ at::Tensor rrelu_with_noise_(at::Tensor& self, double lower, double upper, bool 
                             .findSchemaOrThrow("torch_activations::rrelu_with_noise_", "")
                             .typed<at::Tensor(at::Tensor&, double, double, bool, std::optional<at::Generator>)>();
   return op.call(self, lower, upper, training, generator);
+}
+
+at::Tensor softmax(const at::Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::softmax", "")
+                            .typed<at::Tensor(const at::Tensor&, int64_t, std::optional<at::ScalarType>)>();
+  return op.call(self, dim, dtype);
+}
+
+at::Tensor softmax_backward(const at::Tensor& grad_output, const at::Tensor& output, int64_t dim, at::ScalarType input_dtype) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::softmax_backward", "")
+                            .typed<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t, at::ScalarType)>();
+  return op.call(grad_output, output, dim, input_dtype);
+}
+
+std::tuple<at::Tensor, at::Tensor> softmax_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& output, int64_t dim) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::softmax_double_backward", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t)>();
+  return op.call(grad_grad, grad_output, output, dim);
+}
+
+at::Tensor softmin(const at::Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::softmin", "")
+                            .typed<at::Tensor(const at::Tensor&, int64_t, std::optional<at::ScalarType>)>();
+  return op.call(self, dim, dtype);
+}
+
+at::Tensor softmin_backward(const at::Tensor& grad_output, const at::Tensor& output, int64_t dim, at::ScalarType input_dtype) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::softmin_backward", "")
+                            .typed<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t, at::ScalarType)>();
+  return op.call(grad_output, output, dim, input_dtype);
+}
+
+std::tuple<at::Tensor, at::Tensor> softmin_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& output, int64_t dim) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::softmin_double_backward", "")
+                            .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t)>();
+  return op.call(grad_grad, grad_output, output, dim);
 }
 
 std::string cpu_capability() {

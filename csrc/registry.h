@@ -48,7 +48,29 @@
   X(prelu, Prelu, "weight")                                              \
   X(swish_learnable, SwishLearnable, "beta")
 
+// Gated linear units: act(one half) * (other half), from an activation's
+// functor. X(name, Functor, activated half (0 first, 1 second), has a two-tensor
+// form, "parameters after `int dim`"). Generated for each (gated.cpp):
+//   foo(Tensor self, int dim=-1, ...) -> Tensor
+//   foo_backward(Tensor grad_output, Tensor self, int dim, ...) -> Tensor
+//   foo_double_backward(Tensor grad_grad, Tensor grad_output, Tensor self, int dim, ...) -> (Tensor, Tensor)
+// and with a two-tensor form the overloads foo.pair(Tensor gate, Tensor up, ...),
+// foo_backward.pair and foo_double_backward.pair.
+#define TA_GATED_OPS(X)                                                  \
+  X(glu, Sigmoid, 1, false, "")                                          \
+  X(swiglu, Silu, 0, true, "")                                           \
+  X(geglu, Gelu, 0, true, "str approximate='none'")                      \
+  X(reglu, Relu, 0, true, "")
+
 namespace ta {
+
+enum class GatedOpId : int {
+#define TA_X(name, F, half, pair, params) name,
+  TA_GATED_OPS(TA_X)
+#undef TA_X
+  kCount
+};
+constexpr int kNumGatedOps = static_cast<int>(GatedOpId::kCount);
 
 enum class ParamOpId : int {
 #define TA_X(name, F, wname) name,

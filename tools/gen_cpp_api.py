@@ -57,6 +57,8 @@ def cpp_arg_type(op: str, arg) -> str:
         "int": "int64_t",
         "Optional[int]": "std::optional<int64_t>",
         "List[int]": "at::IntArrayRef",
+        # The output masks (bool[2]), the only bool lists in the schemas.
+        "List[bool]": "std::array<bool, 2>",
         "bool": "bool",
         "str": "c10::string_view",
         "ScalarType": "at::ScalarType",
@@ -104,9 +106,9 @@ class Fn:
     def __init__(self, schema):
         self.schema = schema
         self.op = schema.name.split("::", 1)[1]
-        if schema.overload_name:
-            raise SystemExit(f"gen_cpp_api: {schema.name}.{schema.overload_name}: overloads need C++ names; "
-                             "teach the generator how to name them")
+        # An overload (swiglu.pair) is a C++ overload of the same name: the
+        # argument types tell them apart.
+        self.overload = schema.overload_name
         # Internal helpers are `_name` in Python; C++ has no such convention.
         self.cpp_name = self.op.lstrip("_")
         self.args = [(a.name, cpp_arg_type(self.op, a), a) for a in schema.arguments]
@@ -175,6 +177,7 @@ HEADER_TOP = """\
 #include <ATen/core/Generator.h>
 #include <c10/util/string_view.h>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -218,7 +221,7 @@ def render():
         call_args = ", ".join(n for n, _, _ in f.args)
         body = [f"\n{f.public_ret} {f.cpp_name}({render_params(f, False)}) {{",
                 "  static const auto op = c10::Dispatcher::singleton()",
-                f"                            .findSchemaOrThrow(\"{f.schema.name}\", \"\")",
+                f"                            .findSchemaOrThrow(\"{f.schema.name}\", \"{f.overload}\")",
                 f"                            .typed<{f.fn_type}>();"]
         if f.returns_self:
             body += [f"  op.call({call_args});", f"  return {f.self_arg};"]

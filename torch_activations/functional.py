@@ -241,3 +241,119 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
 def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
     r"""rrelu_(input, lower=1./8, upper=1./3, training=False) -> Tensor: in-place :func:`rrelu`."""
     return rrelu(input, lower, upper, training, inplace=True)
+
+
+# ------------------------------------------- softmax family, gated units, losses
+import warnings  # noqa: E402
+from typing import Optional  # noqa: E402
+
+from torch.nn import _reduction as _Reduction  # noqa: E402
+
+__all__ += [
+    "softmax", "log_softmax", "softmin", "glu", "swiglu", "geglu", "reglu", "cross_entropy",
+    "binary_cross_entropy_with_logits",
+]
+
+
+def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
+    # torch.nn.functional's legacy rule and warning for dim=None.
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. "
+                  "Change the call to include dim=X as an argument.", stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Optional[torch.dtype] = None
+            ) -> Tensor:
+    r"""softmax(input, dim=None, dtype=None) -> Tensor: :math:`e^{x_i} / \sum_j e^{x_j}` along ``dim``.
+
+    The row maximum is subtracted before exponentiating, so no logit overflows; float16 and bfloat16
+    accumulate in float32. ``dtype`` casts the input first, as in PyTorch (float16/bfloat16 to float32
+    without a copy). The output is contiguous."""
+    if dim is None:
+        dim = _softmax_dim("softmax", input.dim(), _stacklevel)
+    return _ops.softmax(input, dim, dtype)
+
+
+def log_softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Optional[torch.dtype] = None
+                ) -> Tensor:
+    r"""log_softmax(input, dim=None, dtype=None) -> Tensor: :math:`x_i - \max x - \log \sum_j e^{x_j - \max x}`."""
+    if dim is None:
+        dim = _softmax_dim("log_softmax", input.dim(), _stacklevel)
+    return _ops.log_softmax(input, dim, dtype)
+
+
+def softmin(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Optional[torch.dtype] = None
+            ) -> Tensor:
+    r"""softmin(input, dim=None, dtype=None) -> Tensor: :func:`softmax` of :math:`-x`."""
+    if dim is None:
+        dim = _softmax_dim("softmin", input.dim(), _stacklevel)
+    return _ops.softmin(input, dim, dtype)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    r"""glu(input, dim=-1) -> Tensor: :math:`a \otimes \sigma(b)`, where ``input`` is split in halves
+    :math:`a` (first) and :math:`b` (second) along ``dim``, as in PyTorch."""
+    return _ops.glu(input, dim)
+
+
+def _gated(op, name: str, input: Tensor, up, dim: int, *params) -> Tensor:
+    if up is None:
+        return op(input, dim, *params)
+    if not isinstance(up, Tensor):
+        raise TypeError(f"{name}: `up` must be a Tensor (pass the dimension to split as dim=...), got {type(up)}")
+    return op.pair(input, up, *params)
+
+
+def swiglu(input: Tensor, up: Optional[Tensor] = None, *, dim: int = -1) -> Tensor:
+    r"""swiglu(input, dim=-1) or swiglu(gate, up) -> Tensor: :math:`\mathrm{silu}(a) \otimes b`.
+
+    The activation is applied to the FIRST half and multiplies the second, the convention of
+    LLaMA-style MLPs, ``silu(x @ W_gate) * (x @ W_up)`` (:func:`glu` gates the other way). Either
+    ``input`` is split in halves :math:`a, b` along ``dim``, or ``gate`` (:math:`a`) and ``up``
+    (:math:`b`) come as two tensors of the same shape. The backward saves only the inputs and writes
+    both halves' gradients in one pass."""
+    return _gated(_ops.swiglu, "swiglu", input, up, dim)
+
+
+def geglu(input: Tensor, up: Optional[Tensor] = None, *, dim: int = -1, approximate: str = "none") -> Tensor:
+    r"""geglu(input, dim=-1, approximate='none') or geglu(gate, up, approximate='none') -> Tensor:
+    :math:`\mathrm{gelu}(a) \otimes b`, the activation on the FIRST half (see :func:`swiglu`);
+    ``approximate`` as in :func:`gelu`."""
+    return _gated(_ops.geglu, "geglu", input, up, dim, approximate)
+
+
+def reglu(input: Tensor, up: Optional[Tensor] = None, *, dim: int = -1) -> Tensor:
+    r"""reglu(input, dim=-1) or reglu(gate, up) -> Tensor: :math:`\mathrm{relu}(a) \otimes b`, the
+    activation on the FIRST half (see :func:`swiglu`)."""
+    return _gated(_ops.reglu, "reglu", input, up, dim)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, size_average: Optional[bool] = None,
+                  ignore_index: int = -100, reduce: Optional[bool] = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    r"""cross_entropy(input, target, weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0)
+    -> Tensor: PyTorch's cross entropy from logits, fused.
+
+    ``input`` is :math:`(C)`, :math:`(N, C)` or :math:`(N, C, d_1, ..., d_K)`; ``target`` holds class
+    indices (int64 or uint8, without the class dimension) or class probabilities (``input``'s shape and
+    dtype). One pass over the logits computes the loss and saves two numbers per row (the row maximum
+    and the log of the normaliser); the backward recomputes the probabilities from them, so no
+    probability or log-probability tensor is kept between forward and backward."""
+    if size_average is not None or reduce is not None:
+        reduction = _Reduction.legacy_get_string(size_average, reduce)
+    return _ops.cross_entropy(input, target, weight, _Reduction.get_enum(reduction), ignore_index,
+                              float(label_smoothing))[0]
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                                     size_average: Optional[bool] = None, reduce: Optional[bool] = None,
+                                     reduction: str = "mean", pos_weight: Optional[Tensor] = None) -> Tensor:
+    r"""binary_cross_entropy_with_logits(input, target, weight=None, reduction='mean', pos_weight=None)
+    -> Tensor: :math:`w ((1 - t) x - (1 + (p - 1) t) \log \sigma(x))` elementwise, stable for any
+    finite logit; ``weight`` and ``pos_weight`` broadcast to ``input``."""
+    if size_average is not None or reduce is not None:
+        reduction = _Reduction.legacy_get_string(size_average, reduce)
+    reduction_enum = _Reduction.get_enum(reduction)
+    if not (target.size() == input.size()):
+        raise ValueError(f"Target size ({target.size()}) must be the same as input size ({input.size()})")
+    return _ops.binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction_enum)

@@ -173,3 +173,101 @@ class Threshold(torch.nn.Threshold):
 class RReLU(torch.nn.RReLU):
     def forward(self, input: Tensor) -> Tensor:
         return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+
+# ------------------------------------------- softmax family, gated units, losses
+__all__ += [
+    "Softmax", "LogSoftmax", "Softmin", "Softmax2d", "GLU", "SwiGLU", "GeGLU", "ReGLU", "CrossEntropyLoss",
+    "BCEWithLogitsLoss",
+]
+
+
+class Softmax(torch.nn.Softmax):
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softmax(input, self.dim, _stacklevel=5)
+
+
+class LogSoftmax(torch.nn.LogSoftmax):
+    def forward(self, input: Tensor) -> Tensor:
+        return F.log_softmax(input, self.dim, _stacklevel=5)
+
+
+class Softmin(torch.nn.Softmin):
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softmin(input, self.dim, _stacklevel=5)
+
+
+class Softmax2d(torch.nn.Softmax2d):
+    def forward(self, input: Tensor) -> Tensor:
+        if input.dim() not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.dim()}D instead")
+        return F.softmax(input, -3, _stacklevel=5)
+
+
+class GLU(torch.nn.GLU):
+    def forward(self, input: Tensor) -> Tensor:
+        return F.glu(input, self.dim)
+
+
+class _GatedUnit(torch.nn.Module):
+    __constants__ = ["dim"]
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class SwiGLU(_GatedUnit):
+    r"""SwiGLU: :math:`\mathrm{silu}(a) \otimes b`, the activation on the FIRST half (LLaMA-style
+    ``silu(x W_gate) * (x W_up)``). ``forward(input)`` splits ``input`` in halves along ``dim``;
+    ``forward(gate, up)`` takes the halves as two tensors. See :func:`functional.swiglu`."""
+
+    # The operator overloads directly (not F.swiglu, whose keyword-only
+    # dim TorchScript cannot compile), so the module scripts.
+    def forward(self, input: Tensor, up: Optional[Tensor] = None) -> Tensor:
+        if up is None:
+            return torch.ops.torch_activations.swiglu(input, self.dim)
+        return torch.ops.torch_activations.swiglu(input, up)
+
+
+class ReGLU(_GatedUnit):
+    r"""ReGLU: :math:`\mathrm{relu}(a) \otimes b`, the activation on the FIRST half. See :class:`SwiGLU`."""
+
+    def forward(self, input: Tensor, up: Optional[Tensor] = None) -> Tensor:
+        if up is None:
+            return torch.ops.torch_activations.reglu(input, self.dim)
+        return torch.ops.torch_activations.reglu(input, up)
+
+
+class GeGLU(_GatedUnit):
+    r"""GeGLU: :math:`\mathrm{gelu}(a) \otimes b`, the activation on the FIRST half; ``approximate`` as
+    in :class:`torch.nn.GELU`. See :class:`SwiGLU`."""
+
+    __constants__ = ["dim", "approximate"]
+
+    def __init__(self, dim: int = -1, approximate: str = "none") -> None:
+        super().__init__(dim)
+        self.approximate = approximate
+
+    def forward(self, input: Tensor, up: Optional[Tensor] = None) -> Tensor:
+        if up is None:
+            return torch.ops.torch_activations.geglu(input, self.dim, self.approximate)
+        return torch.ops.torch_activations.geglu(input, up, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, approximate={self.approximate!r}"
+
+
+class CrossEntropyLoss(torch.nn.CrossEntropyLoss):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class BCEWithLogitsLoss(torch.nn.BCEWithLogitsLoss):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(input, target, self.weight, pos_weight=self.pos_weight,
+                                                  reduction=self.reduction)

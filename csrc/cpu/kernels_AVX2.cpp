@@ -5,3 +5,4 @@
 #define TA_ISA AVX2
 #define TA_TARGET_AVX2 1
 #include "kernels_impl.h"
+#include "rows_impl.h"

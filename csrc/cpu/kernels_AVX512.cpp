@@ -4,3 +4,4 @@
 #define TA_ISA AVX512
 #define TA_TARGET_AVX512 1
 #include "kernels_impl.h"
+#include "rows_impl.h"

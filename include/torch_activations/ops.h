@@ -15,6 +15,7 @@
 #include <ATen/core/Generator.h>
 #include <c10/util/string_view.h>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -263,6 +264,80 @@ TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> swish_learnable_backwar
 // torch_activations::swish_learnable_double_backward(Tensor? grad_grad_input, Tensor? grad_grad_beta, Tensor grad_output, Tensor self, Tensor beta) -> (Tensor, Tensor, Tensor)
 TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor, at::Tensor> swish_learnable_double_backward(const std::optional<at::Tensor>& grad_grad_input, const std::optional<at::Tensor>& grad_grad_beta, const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& beta);
 
+// ---- glu
+// torch_activations::glu(Tensor self, int dim=-1) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor glu(const at::Tensor& self, int64_t dim = -1);
+// torch_activations::glu_backward(Tensor grad_output, Tensor self, int dim) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor glu_backward(const at::Tensor& grad_output, const at::Tensor& self, int64_t dim);
+// torch_activations::glu_double_backward(Tensor grad_grad, Tensor grad_output, Tensor self, int dim) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> glu_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& self, int64_t dim);
+
+// ---- swiglu
+// torch_activations::swiglu(Tensor self, int dim=-1) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor swiglu(const at::Tensor& self, int64_t dim = -1);
+// torch_activations::swiglu.pair(Tensor gate, Tensor up) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);
+// torch_activations::swiglu_backward(Tensor grad_output, Tensor self, int dim) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor swiglu_backward(const at::Tensor& grad_output, const at::Tensor& self, int64_t dim);
+// torch_activations::swiglu_backward.pair(Tensor grad_output, Tensor gate, Tensor up) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> swiglu_backward(const at::Tensor& grad_output, const at::Tensor& gate, const at::Tensor& up);
+// torch_activations::swiglu_double_backward(Tensor grad_grad, Tensor grad_output, Tensor self, int dim) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> swiglu_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& self, int64_t dim);
+// torch_activations::swiglu_double_backward.pair(Tensor? grad_grad_gate, Tensor? grad_grad_up, Tensor grad_output, Tensor gate, Tensor up) -> (Tensor, Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor, at::Tensor> swiglu_double_backward(const std::optional<at::Tensor>& grad_grad_gate, const std::optional<at::Tensor>& grad_grad_up, const at::Tensor& grad_output, const at::Tensor& gate, const at::Tensor& up);
+
+// ---- geglu
+// torch_activations::geglu(Tensor self, int dim=-1, str approximate="none") -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor geglu(const at::Tensor& self, int64_t dim = -1, c10::string_view approximate = "none");
+// torch_activations::geglu.pair(Tensor gate, Tensor up, str approximate="none") -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor geglu(const at::Tensor& gate, const at::Tensor& up, c10::string_view approximate = "none");
+// torch_activations::geglu_backward(Tensor grad_output, Tensor self, int dim, str approximate) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor geglu_backward(const at::Tensor& grad_output, const at::Tensor& self, int64_t dim, c10::string_view approximate);
+// torch_activations::geglu_backward.pair(Tensor grad_output, Tensor gate, Tensor up, str approximate) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> geglu_backward(const at::Tensor& grad_output, const at::Tensor& gate, const at::Tensor& up, c10::string_view approximate);
+// torch_activations::geglu_double_backward(Tensor grad_grad, Tensor grad_output, Tensor self, int dim, str approximate) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> geglu_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& self, int64_t dim, c10::string_view approximate);
+// torch_activations::geglu_double_backward.pair(Tensor? grad_grad_gate, Tensor? grad_grad_up, Tensor grad_output, Tensor gate, Tensor up, str approximate) -> (Tensor, Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor, at::Tensor> geglu_double_backward(const std::optional<at::Tensor>& grad_grad_gate, const std::optional<at::Tensor>& grad_grad_up, const at::Tensor& grad_output, const at::Tensor& gate, const at::Tensor& up, c10::string_view approximate);
+
+// ---- reglu
+// torch_activations::reglu(Tensor self, int dim=-1) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor reglu(const at::Tensor& self, int64_t dim = -1);
+// torch_activations::reglu.pair(Tensor gate, Tensor up) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor reglu(const at::Tensor& gate, const at::Tensor& up);
+// torch_activations::reglu_backward(Tensor grad_output, Tensor self, int dim) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor reglu_backward(const at::Tensor& grad_output, const at::Tensor& self, int64_t dim);
+// torch_activations::reglu_backward.pair(Tensor grad_output, Tensor gate, Tensor up) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> reglu_backward(const at::Tensor& grad_output, const at::Tensor& gate, const at::Tensor& up);
+// torch_activations::reglu_double_backward(Tensor grad_grad, Tensor grad_output, Tensor self, int dim) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> reglu_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& self, int64_t dim);
+// torch_activations::reglu_double_backward.pair(Tensor? grad_grad_gate, Tensor? grad_grad_up, Tensor grad_output, Tensor gate, Tensor up) -> (Tensor, Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor, at::Tensor> reglu_double_backward(const std::optional<at::Tensor>& grad_grad_gate, const std::optional<at::Tensor>& grad_grad_up, const at::Tensor& grad_output, const at::Tensor& gate, const at::Tensor& up);
+
+// ---- binary_cross_entropy_with_logits
+// torch_activations::binary_cross_entropy_with_logits(Tensor self, Tensor target, Tensor? weight=None, Tensor? pos_weight=None, int reduction=1) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor binary_cross_entropy_with_logits(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight = std::nullopt, const std::optional<at::Tensor>& pos_weight = std::nullopt, int64_t reduction = 1);
+// torch_activations::binary_cross_entropy_with_logits_backward(Tensor grad_output, Tensor self, Tensor target, Tensor? weight, Tensor? pos_weight, int reduction, bool[2] output_mask) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> binary_cross_entropy_with_logits_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& pos_weight, int64_t reduction, std::array<bool, 2> output_mask);
+// torch_activations::binary_cross_entropy_with_logits_double_backward(Tensor grad_grad_self, Tensor? grad_grad_target, Tensor grad_output, Tensor self, Tensor target, Tensor? weight, Tensor? pos_weight, int reduction, bool[3] output_mask) -> (Tensor, Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor, at::Tensor> binary_cross_entropy_with_logits_double_backward(const at::Tensor& grad_grad_self, const std::optional<at::Tensor>& grad_grad_target, const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& pos_weight, int64_t reduction, std::array<bool, 2> output_mask);
+
+// ---- cross_entropy
+// torch_activations::cross_entropy(Tensor self, Tensor target, Tensor? weight=None, int reduction=1, int ignore_index=-100, float label_smoothing=0.) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> cross_entropy(const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight = std::nullopt, int64_t reduction = 1, int64_t ignore_index = -100, double label_smoothing = 0.0);
+// torch_activations::cross_entropy_backward(Tensor grad_output, Tensor self, Tensor target, Tensor? weight, int reduction, int ignore_index, float label_smoothing, Tensor stats, bool[2] output_mask) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> cross_entropy_backward(const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight, int64_t reduction, int64_t ignore_index, double label_smoothing, const at::Tensor& stats, std::array<bool, 2> output_mask);
+// torch_activations::cross_entropy_double_backward(Tensor grad_grad_self, Tensor? grad_grad_target, Tensor grad_output, Tensor self, Tensor target, Tensor? weight, int reduction, int ignore_index, float label_smoothing, Tensor stats, bool[3] output_mask) -> (Tensor, Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor, at::Tensor> cross_entropy_double_backward(const at::Tensor& grad_grad_self, const std::optional<at::Tensor>& grad_grad_target, const at::Tensor& grad_output, const at::Tensor& self, const at::Tensor& target, const std::optional<at::Tensor>& weight, int64_t reduction, int64_t ignore_index, double label_smoothing, const at::Tensor& stats, std::array<bool, 2> output_mask);
+
+// ---- log_softmax
+// torch_activations::log_softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor log_softmax(const at::Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype = std::nullopt);
+// torch_activations::log_softmax_backward(Tensor grad_output, Tensor output, int dim, ScalarType input_dtype) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor log_softmax_backward(const at::Tensor& grad_output, const at::Tensor& output, int64_t dim, at::ScalarType input_dtype);
+// torch_activations::log_softmax_double_backward(Tensor grad_grad, Tensor grad_output, Tensor output, int dim) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> log_softmax_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& output, int64_t dim);
+
 // ---- rrelu
 // torch_activations::rrelu(Tensor self, float lower=0.125, float upper=0.33333333333333331, bool training=False, Generator? generator=None) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor rrelu(const at::Tensor& self, double lower = 0.125, double upper = 0.3333333333333333, bool training = false, std::optional<at::Generator> generator = std::nullopt);
@@ -276,6 +351,22 @@ TORCH_ACTIVATIONS_API at::Tensor rrelu_backward(const at::Tensor& grad_output, c
 TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> rrelu_with_noise(const at::Tensor& self, double lower = 0.125, double upper = 0.3333333333333333, bool training = false, std::optional<at::Generator> generator = std::nullopt);
 // torch_activations::rrelu_with_noise_(Tensor(a!) self, float lower=0.125, float upper=0.33333333333333331, bool training=False, Generator? generator=None) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor rrelu_with_noise_(at::Tensor& self, double lower = 0.125, double upper = 0.3333333333333333, bool training = false, std::optional<at::Generator> generator = std::nullopt);
+
+// ---- softmax
+// torch_activations::softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor softmax(const at::Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype = std::nullopt);
+// torch_activations::softmax_backward(Tensor grad_output, Tensor output, int dim, ScalarType input_dtype) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor softmax_backward(const at::Tensor& grad_output, const at::Tensor& output, int64_t dim, at::ScalarType input_dtype);
+// torch_activations::softmax_double_backward(Tensor grad_grad, Tensor grad_output, Tensor output, int dim) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> softmax_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& output, int64_t dim);
+
+// ---- softmin
+// torch_activations::softmin(Tensor self, int dim, ScalarType? dtype=None) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor softmin(const at::Tensor& self, int64_t dim, std::optional<at::ScalarType> dtype = std::nullopt);
+// torch_activations::softmin_backward(Tensor grad_output, Tensor output, int dim, ScalarType input_dtype) -> Tensor
+TORCH_ACTIVATIONS_API at::Tensor softmin_backward(const at::Tensor& grad_output, const at::Tensor& output, int64_t dim, at::ScalarType input_dtype);
+// torch_activations::softmin_double_backward(Tensor grad_grad, Tensor grad_output, Tensor output, int dim) -> (Tensor, Tensor)
+TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> softmin_double_backward(const at::Tensor& grad_grad, const at::Tensor& grad_output, const at::Tensor& output, int64_t dim);
 
 // ---- instruction set of the CPU kernels
 // torch_activations::_cpu_capability() -> str

@@ -1,0 +1,722 @@
+// CPU kernels of the non-elementwise ops, compiled once per instruction set:
+// kernels_<ISA>.cpp includes this header after kernels_impl.h, whose storage
+// formats, conversions and elementwise loops it reuses. As there, nothing
+// from PyTorch is included and everything lives in the ISA's namespace.
+//
+// Row kernels (softmax family, cross entropy) see a reduced dimension of
+// length n. Three layouts are handled without copies of whole tensors:
+//   row path     the reduced dimension is contiguous in every operand that
+//                runs along it: one row at a time, lanes along the row;
+//   column path  consecutive rows are adjacent in memory (the reduced
+//                dimension of an NCHW tensor, a transposed matrix): W rows at
+//                a time, one row per lane, no horizontal reductions;
+//   gather path  anything else: each row is copied into a contiguous buffer,
+//                run through the row path, and the outputs copied back.
+// The path depends on the layout alone, and within a path every row is
+// computed the same way wherever it falls, so results do not depend on the
+// number of threads. Rows of different layouts may differ in the last bits
+// (the sums run in a different order).
+//
+// Reductions keep one partial result per lane. The softmax normaliser uses
+// an online maximum: per block of kBlock vectors the running sum is rescaled
+// once to the new maximum, so memory is read once and exp runs about once
+// per element; a lane that has seen only -inf keeps the sum 0 instead of
+// exp(-inf - (-inf)) = NaN.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "../gated.h"
+#include "../losses.h"
+#include "rows.h"
+
+namespace ta {
+inline namespace TA_ISA {
+namespace cpu_impl {
+namespace rows {
+
+using cpu::CeBwd;
+using cpu::CeFwd;
+using cpu::RowCall;
+
+// Target class indices.
+struct I64 {
+  using raw = int64_t;
+};
+
+template <class S> using R_t = typename S::raw;
+// The storage whose raw type is the compute type C (per-row statistics,
+// weights).
+template <class C> using CS_t = std::conditional_t<std::is_same_v<C, float>, F32, F64>;
+
+constexpr int64_t kBlock = 16;
+
+template <class V>
+TA_HD V iota() {
+  V v;
+  for (int i = 0; i < traits<V>::lanes; ++i) v[i] = static_cast<scalar_t<V>>(i);
+  return v;
+}
+
+// One element of storage S as its compute type, and back.
+template <class S>
+TA_HD C_t<S> load1(const R_t<S>* p) {
+  if constexpr (std::is_same_v<S, F32> || std::is_same_v<S, F64>) {
+    return *p;
+  } else {
+    R_t<S> buf[kLanes<S>] = {};
+    buf[0] = *p;
+    return load<S>(buf)[0];
+  }
+}
+template <class S>
+TA_HD void store1(R_t<S>* p, C_t<S> v) {
+  if constexpr (std::is_same_v<S, F32> || std::is_same_v<S, F64>) {
+    *p = v;
+  } else {
+    R_t<S> buf[kLanes<S>];
+    store<S>(buf, splat<V_t<S>>(v));
+    *p = buf[0];
+  }
+}
+
+// ------------------------------------------------------------ accessors ---
+// Row path: vector k holds elements [kW, kW + W) of one contiguous row; the
+// last one may be partial, its missing lanes read as `pad`.
+template <class S>
+struct RowSeq {
+  using R = R_t<S>;
+  using V = V_t<S>;
+  using C = C_t<S>;
+  static constexpr int W = kLanes<S>;
+  R* p;
+  int64_t n;
+  TA_HD int64_t count() const { return (n + W - 1) / W; }
+  TA_HD V load(int64_t k, C pad) const {
+    const int64_t i = k * W;
+    if (i + W <= n) return cpu_impl::load<S>(p + i);
+    R buf[W] = {};
+    std::memcpy(buf, p + i, static_cast<size_t>(n - i) * sizeof(R));
+    return where<V>(iota<V>() < static_cast<C>(n - i), cpu_impl::load<S>(buf), pad);
+  }
+  TA_HD void store(int64_t k, V v) const {
+    const int64_t i = k * W;
+    if (i + W <= n) return cpu_impl::store<S>(p + i, v);
+    R buf[W];
+    cpu_impl::store<S>(buf, v);
+    std::memcpy(p + i, buf, static_cast<size_t>(n - i) * sizeof(R));
+  }
+  // Lanes that hold elements of the row.
+  TA_HD mask_t<V> valid(int64_t k) const { return iota<V>() < static_cast<C>(n - k * W); }
+};
+
+// Column path: vector k holds element k of `nl` consecutive rows (lanes
+// beyond nl, in the last group of rows, read as `pad` and are discarded).
+template <class S>
+struct ColSeq {
+  using R = R_t<S>;
+  using V = V_t<S>;
+  using C = C_t<S>;
+  static constexpr int W = kLanes<S>;
+  char* p;
+  int64_t ds, rs;  // bytes along the reduced dimension / between rows
+  int nl;
+  int64_t n;
+  TA_HD int64_t count() const { return n; }
+  TA_HD V load(int64_t k, C pad) const {
+    const char* q = p + k * ds;
+    if (nl == W) return cpu_impl::load<S>(reinterpret_cast<const R*>(q));
+    R buf[W] = {};
+    for (int j = 0; j < nl; ++j) std::memcpy(&buf[j], q + j * rs, sizeof(R));
+    return where<V>(iota<V>() < static_cast<C>(nl), cpu_impl::load<S>(buf), pad);
+  }
+  TA_HD void store(int64_t k, V v) const {
+    char* q = p + k * ds;
+    if (nl == W) return cpu_impl::store<S>(reinterpret_cast<R*>(q), v);
+    R buf[W];
+    cpu_impl::store<S>(buf, v);
+    for (int j = 0; j < nl; ++j) std::memcpy(q + j * rs, &buf[j], sizeof(R));
+  }
+  TA_HD mask_t<V> valid(int64_t) const { return splat<V>(C(0)) == C(0); }
+};
+
+// Class weights (compute type, contiguous) as vectors matching a sequence.
+template <class V>
+struct RowWeights {
+  using C = scalar_t<V>;
+  const C* w;
+  int64_t n;
+  TA_HD V load(int64_t k) const { return RowSeq<CS_t<C>>{const_cast<C*>(w), n}.load(k, C(0)); }
+};
+template <class V>
+struct ColWeights {
+  using C = scalar_t<V>;
+  const C* w;
+  int64_t n;
+  TA_HD V load(int64_t k) const { return splat<V>(w[k]); }
+};
+
+// Where the operands of one row (row and gather paths) or one group of rows
+// (column path) are. ptr[k] is the start of row operand k (or its value for
+// an operand with one value per row) for the first row of the group.
+struct RowCtx {
+  static constexpr bool kCol = false;
+  char* const* ptr;
+  const int64_t* elem;  // bytes between elements of row operand k
+  int64_t n;
+  template <class S> TA_HD RowSeq<S> seq(int k) const { return {reinterpret_cast<R_t<S>*>(ptr[k]), n}; }
+  template <class V> TA_HD RowWeights<V> weights(const void* w) const {
+    return {static_cast<const scalar_t<V>*>(w), n};
+  }
+  TA_HD int lanes() const { return 1; }
+  // Per-row operand k of lane j, and element i of row operand k in lane j.
+  TA_HD char* at(int k, int) const { return ptr[k]; }
+  TA_HD char* elem_at(int k, int, int64_t i) const { return ptr[k] + i * elem[k]; }
+};
+
+struct ColCtx {
+  static constexpr bool kCol = true;
+  char* const* ptr;
+  const int64_t* ds;
+  const int64_t* rs;
+  int nl;
+  int64_t n;
+  template <class S> TA_HD ColSeq<S> seq(int k) const { return {ptr[k], ds[k], rs[k], nl, n}; }
+  template <class V> TA_HD ColWeights<V> weights(const void* w) const {
+    return {static_cast<const scalar_t<V>*>(w), n};
+  }
+  TA_HD int lanes() const { return nl; }
+  TA_HD char* at(int k, int j) const { return ptr[k] + j * rs[k]; }
+  TA_HD char* elem_at(int k, int j, int64_t i) const { return ptr[k] + j * rs[k] + i * ds[k]; }
+};
+
+// ------------------------------------------------------- lane reductions ---
+template <class V>
+TA_HD scalar_t<V> hsum(V v) {
+  scalar_t<V> s = v[0];
+  for (int i = 1; i < traits<V>::lanes; ++i) s += v[i];
+  return s;
+}
+template <class V>
+TA_HD scalar_t<V> hmax(V v) {
+  scalar_t<V> s = v[0];
+  for (int i = 1; i < traits<V>::lanes; ++i) s = max_nan(s, v[i]);
+  return s;
+}
+// A row's partial sums, one per lane, as the row's total in every lane (row
+// path) or left per lane (column path, where each lane is a row).
+template <class Ctx, class V>
+TA_HD V total(V v) {
+  if constexpr (Ctx::kCol) return v; else return splat<V>(hsum(v));
+}
+
+// Running maximum m and sum s of exp(x - m), per lane, over the vectors
+// xl(0..nv). first(bm) sees the maximum of the first block before any sum is
+// taken; each(k, x, shift) sees every vector in the second sweep of its block.
+template <class V, class Load, class First, class Each>
+TA_HD void online_lse(const Load& xl, int64_t nv, V& m, V& s, const First& first, const Each& each) {
+  using C = scalar_t<V>;
+  const C ninf = -std::numeric_limits<C>::infinity();
+  m = splat<V>(ninf);
+  s = splat<V>(C(0));
+  for (int64_t b = 0; b < nv; b += kBlock) {
+    const int64_t e = std::min(nv, b + kBlock);
+    V bm = splat<V>(ninf);
+    for (int64_t k = b; k < e; ++k) bm = max_nan(bm, xl(k));
+    if (b == 0) first(bm);
+    const V mn = max_nan(m, bm);
+    // A lane whose maximum is still -inf has only seen exp(-inf) = 0 terms.
+    const V shift = where<V>(mn == ninf, C(0), mn);
+    V acc = splat<V>(C(0));
+    for (int64_t k = b; k < e; ++k) {
+      const V x = xl(k);
+      acc += m::exp(x - shift);
+      each(k, x);
+    }
+    s = madd(s, m::exp(m - shift), acc);
+    m = mn;
+  }
+}
+
+// Lanes' (max, sum) pairs combined into the row's, in every lane (row path).
+// A row of -inf keeps max -inf, so that the normalisation pass gives NaN as
+// PyTorch does.
+template <class Ctx, class V>
+TA_HD void combine_lse(V& m, V& s) {
+  if constexpr (!Ctx::kCol) {
+    using C = scalar_t<V>;
+    const C mx = hmax(m);
+    const C shift = mx == -std::numeric_limits<C>::infinity() ? C(0) : mx;
+    C sum = C(0);
+    for (int i = 0; i < traits<V>::lanes; ++i) sum += s[i] * m::exp(m[i] - shift);
+    m = splat<V>(mx);
+    s = splat<V>(sum);
+  }
+}
+
+// ---------------------------------------------------------- the driver ---
+// Runs a row body over a RowCall in the path its layout allows. Body has
+// kOps operands (kOut outputs first); row(k) is true for the operands that
+// run along the reduced dimension, size(k) is an operand's element size, and
+// W the number of lanes.
+template <class Body>
+void drive(const RowCall& c, const Body& body) {
+  constexpr int K = Body::kOps;
+  bool row_fast = true, col_fast = true;
+  for (int k = 0; k < K; ++k) {
+    if (!Body::row(k)) continue;
+    row_fast &= c.dim_strides[k] == Body::size(k);
+    col_fast &= c.strides[k] == Body::size(k);
+  }
+  char* ptr[K];
+  int64_t elem[K];
+  for (int k = 0; k < K; ++k) elem[k] = c.dim_strides[k];
+  if (row_fast) {
+    for (int64_t r = 0; r < c.nrows; ++r) {
+      for (int k = 0; k < K; ++k) ptr[k] = c.data[k] + r * c.strides[k];
+      body(RowCtx{ptr, elem, c.n});
+    }
+    return;
+  }
+  if (col_fast) {
+    for (int64_t r = 0; r < c.nrows; r += Body::W) {
+      const int nl = static_cast<int>(std::min<int64_t>(Body::W, c.nrows - r));
+      for (int k = 0; k < K; ++k) ptr[k] = c.data[k] + r * c.strides[k];
+      body(ColCtx{ptr, c.dim_strides, c.strides, nl, c.n});
+    }
+    return;
+  }
+  // Gather path: rows copied to contiguous buffers.
+  int64_t offset[K], total_bytes = 0;
+  for (int k = 0; k < K; ++k) {
+    offset[k] = total_bytes;
+    if (Body::row(k)) {
+      total_bytes += (c.n * Body::size(k) + 63) / 64 * 64;
+      elem[k] = Body::size(k);
+    }
+  }
+  std::vector<char> buf(static_cast<size_t>(total_bytes) + 64);
+  char* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+  for (int64_t r = 0; r < c.nrows; ++r) {
+    for (int k = 0; k < K; ++k) {
+      char* src = c.data[k] + r * c.strides[k];
+      if (!Body::row(k)) {
+        ptr[k] = src;
+        continue;
+      }
+      ptr[k] = base + offset[k];
+      if (k >= Body::kOut) {
+        for (int64_t i = 0; i < c.n; ++i)
+          std::memcpy(ptr[k] + i * Body::size(k), src + i * c.dim_strides[k], Body::size(k));
+      }
+    }
+    body(RowCtx{ptr, elem, c.n});
+    for (int k = 0; k < Body::kOut; ++k) {
+      if (!Body::row(k)) continue;
+      char* dst = c.data[k] + r * c.strides[k];
+      for (int64_t i = 0; i < c.n; ++i)
+        std::memcpy(dst + i * c.dim_strides[k], ptr[k] + i * Body::size(k), Body::size(k));
+    }
+  }
+}
+
+template <class Body>
+void run_body(const RowCall& c) {
+  const Body body(c);
+  drive(c, body);
+}
+
+// ------------------------------------------------------- softmax family ---
+// y = softmax(s x) or log_softmax(s x) along the row, s = -1 for softmin.
+template <class SX, class SY>
+struct SoftmaxFwd {
+  static constexpr int kOps = 2, kOut = 1;
+  static constexpr bool row(int) { return true; }
+  static constexpr int64_t size(int k) { return k == 0 ? sizeof(R_t<SY>) : sizeof(R_t<SX>); }
+  static constexpr int W = kLanes<SY>;
+  using V = V_t<SY>;
+  using C = C_t<SY>;
+  static_assert(std::is_same_v<C, C_t<SX>>, "one compute type per kernel");
+  bool log;
+  C sgn;
+  explicit SoftmaxFwd(const RowCall& c) : log(c.params[1] != 0), sgn(c.params[0] != 0 ? C(-1) : C(1)) {}
+
+  template <class Ctx>
+  void operator()(const Ctx& ctx) const {
+    const auto y = ctx.template seq<SY>(0);
+    const auto x = ctx.template seq<SX>(1);
+    const int64_t nv = x.count();
+    // Padding becomes -inf after the sign, contributing exp(-inf) = 0.
+    const C pad = -std::numeric_limits<C>::infinity() * sgn;
+    const auto xl = [&](int64_t k) { return x.load(k, pad) * sgn; };
+    V mx, sum;
+    online_lse(xl, nv, mx, sum, [](V) {}, [](int64_t, V) {});
+    combine_lse<Ctx>(mx, sum);
+    if (log) {
+      const V ls = m::log(sum);
+      for (int64_t k = 0; k < nv; ++k) y.store(k, (xl(k) - mx) - ls);
+    } else {
+      for (int64_t k = 0; k < nv; ++k) y.store(k, m::exp(xl(k) - mx) / sum);
+    }
+  }
+};
+
+// dx = (g - sum(g y)) y, or g - exp(y) sum(g) for log_softmax, with g
+// multiplied by s = -1 for softmin.
+template <class SG, class SD>
+struct SoftmaxBwd {
+  static constexpr int kOps = 3, kOut = 1;
+  static constexpr bool row(int) { return true; }
+  static constexpr int64_t size(int k) { return k == 0 ? sizeof(R_t<SD>) : sizeof(R_t<SG>); }
+  static constexpr int W = kLanes<SG>;
+  using V = V_t<SG>;
+  using C = C_t<SG>;
+  static_assert(std::is_same_v<C, C_t<SD>>, "one compute type per kernel");
+  bool log;
+  C sgn;
+  explicit SoftmaxBwd(const RowCall& c) : log(c.params[1] != 0), sgn(c.params[0] != 0 ? C(-1) : C(1)) {}
+
+  template <class Ctx>
+  void operator()(const Ctx& ctx) const {
+    const auto dx = ctx.template seq<SD>(0);
+    const auto g = ctx.template seq<SG>(1);
+    const auto y = ctx.template seq<SG>(2);
+    const int64_t nv = g.count();
+    V acc = splat<V>(C(0));
+    if (log) {
+      for (int64_t k = 0; k < nv; ++k) acc += g.load(k, C(0));
+    } else {
+      for (int64_t k = 0; k < nv; ++k) acc = madd(g.load(k, C(0)), y.load(k, C(0)), acc);
+    }
+    const V dot = total<Ctx>(acc) * sgn;
+    if (log) {
+      for (int64_t k = 0; k < nv; ++k) dx.store(k, g.load(k, C(0)) * sgn - m::exp(y.load(k, C(0))) * dot);
+    } else {
+      for (int64_t k = 0; k < nv; ++k) dx.store(k, (g.load(k, C(0)) * sgn - dot) * y.load(k, C(0)));
+    }
+  }
+};
+
+// The vector-Jacobian product of the backward with gg (times s):
+//   softmax:      dg = (gg - sum(gg y)) y,   dy = gg (g - sum(g y)) - g sum(gg y)
+//   log_softmax:  dg = gg - sum(gg exp(y)),  dy = -gg exp(y) sum(g)
+template <class S>
+struct SoftmaxDbwd {
+  static constexpr int kOps = 5, kOut = 2;
+  static constexpr bool row(int) { return true; }
+  static constexpr int64_t size(int) { return sizeof(R_t<S>); }
+  static constexpr int W = kLanes<S>;
+  using V = V_t<S>;
+  using C = C_t<S>;
+  bool log;
+  C sgn;
+  explicit SoftmaxDbwd(const RowCall& c) : log(c.params[1] != 0), sgn(c.params[0] != 0 ? C(-1) : C(1)) {}
+
+  template <class Ctx>
+  void operator()(const Ctx& ctx) const {
+    const auto dg = ctx.template seq<S>(0);
+    const auto dy = ctx.template seq<S>(1);
+    const auto gg = ctx.template seq<S>(2);
+    const auto g = ctx.template seq<S>(3);
+    const auto y = ctx.template seq<S>(4);
+    const int64_t nv = g.count();
+    V a = splat<V>(C(0)), b = splat<V>(C(0));
+    if (log) {
+      for (int64_t k = 0; k < nv; ++k) {
+        a += g.load(k, C(0));
+        b = madd(gg.load(k, C(0)) * sgn, m::exp(y.load(k, C(0))), b);
+      }
+    } else {
+      for (int64_t k = 0; k < nv; ++k) {
+        const V yv = y.load(k, C(0));
+        a = madd(g.load(k, C(0)), yv, a);
+        b = madd(gg.load(k, C(0)) * sgn, yv, b);
+      }
+    }
+    const V sg = total<Ctx>(a), sgg = total<Ctx>(b);
+    for (int64_t k = 0; k < nv; ++k) {
+      const V ggv = gg.load(k, C(0)) * sgn, gv = g.load(k, C(0)), yv = y.load(k, C(0));
+      if (log) {
+        dg.store(k, ggv - sgg);
+        dy.store(k, -(ggv * m::exp(yv) * sg));
+      } else {
+        dg.store(k, (ggv - sgg) * yv);
+        dy.store(k, ggv * (gv - sg) - gv * sgg);
+      }
+    }
+  }
+};
+
+// ----------------------------------------------------------- cross entropy ---
+// Per row, with weights w and q the row's target weights
+//   class index t:  q_c = (1 - e) w_t [c = t] + (e / n) w_c
+//   probabilities:  q_c = w_c ((1 - e) t_c + e / n)
+// the loss is  sum_c q_c (lse - x_c)  and its gradient  sum(q) p - q, with
+// p = softmax(x). The forward saves the row maximum M and L = log sum
+// exp(x - M): x - M - L is log p without the rounding of a stored
+// logsumexp, which matters for large logits.
+//
+// Sums of q_c x_c are taken relative to r, the maximum of the row's first
+// block: the terms x - r are small where the logits are close, as
+// log-probabilities are, instead of carrying the logits' magnitude.
+template <class S, CeFwd kKind>
+struct CeForward {
+  static constexpr bool kProb = kKind == CeFwd::Prob;
+  static constexpr int kOps = 5, kOut = 3;
+  using V = V_t<S>;
+  using C = C_t<S>;
+  // loss, max, logsum | x, target
+  static constexpr bool row(int k) { return k == 3 || (k == 4 && kProb); }
+  static constexpr int64_t size(int k) {
+    return k < 3 ? sizeof(C) : (k == 3 || kProb ? sizeof(R_t<S>) : sizeof(int64_t));
+  }
+  static constexpr int W = kLanes<S>;
+  const void* weight;
+  int64_t ignore;
+  C eps, sum_w;
+  explicit CeForward(const RowCall& c)
+      : weight(c.weight), ignore(static_cast<int64_t>(c.params[0])), eps(C(c.params[1])), sum_w(C(c.params[2])) {}
+
+  template <class Ctx>
+  void operator()(const Ctx& ctx) const {
+    const auto x = ctx.template seq<S>(3);
+    const auto t = ctx.template seq<S>(4);  // read only for probability targets
+    const auto w = ctx.template weights<V>(weight);
+    const int64_t nv = x.count();
+    const C ninf = -std::numeric_limits<C>::infinity();
+    const C keep = C(1) - eps, spread = eps / C(ctx.n);
+    V r = splat<V>(C(0)), acc = splat<V>(C(0)), qsum = splat<V>(C(0));
+    const auto xl = [&](int64_t k) { return x.load(k, ninf); };
+    const auto first = [&](V bm) {
+      r = Ctx::kCol ? bm : splat<V>(hmax(bm));
+      r = where<V>(r == ninf, C(0), r);
+    };
+    const auto each = [&](int64_t k, V xv) {
+      if constexpr (kKind == CeFwd::IndexSmooth) {
+        acc += where<V>(x.valid(k), w.load(k) * (xv - r), C(0));
+      } else if constexpr (kProb) {
+        const V q = w.load(k) * madd(t.load(k, C(0)), keep, spread);
+        qsum += q;
+        acc += where<V>(x.valid(k), q * (xv - r), C(0));
+      }
+    };
+    V mx, sum;
+    online_lse(xl, nv, mx, sum, first, each);
+    combine_lse<Ctx>(mx, sum);
+    const V a = total<Ctx>(acc), qs = total<Ctx>(qsum);
+    const C* wp = static_cast<const C*>(weight);
+    for (int j = 0; j < ctx.lanes(); ++j) {
+      const C mj = mx[j], lj = m::log(sum[j]), rj = r[j];
+      C loss;
+      if constexpr (kProb) {
+        loss = qs[j] * ((mj - rj) + lj) - a[j];
+      } else {
+        const int64_t ti = *reinterpret_cast<const int64_t*>(ctx.at(4, j));
+        if (ti == ignore) {
+          loss = C(0);
+        } else {
+          const C xt = load1<S>(reinterpret_cast<const R_t<S>*>(ctx.elem_at(3, j, ti)));
+          loss = wp[ti] * ((mj - xt) + lj);
+          if constexpr (kKind == CeFwd::IndexSmooth) {
+            loss = keep * loss + spread * (sum_w * ((mj - rj) + lj) - a[j]);
+          }
+        }
+      }
+      *reinterpret_cast<C*>(ctx.at(0, j)) = loss;
+      *reinterpret_cast<C*>(ctx.at(1, j)) = mj;
+      *reinterpret_cast<C*>(ctx.at(2, j)) = lj;
+    }
+  }
+};
+
+// dx = u (sum(q) p - q) with u the row's share of grad_output, and for
+// probability targets optionally dtarget = -u (1 - e) w log p. Rows whose
+// target is ignore_index get dx = 0.
+template <class S, CeBwd kKind>
+struct CeBackward {
+  static constexpr bool kIndex = kKind == CeBwd::Index;
+  static constexpr bool kDt = kKind == CeBwd::ProbTarget;
+  static constexpr int kOut = kDt ? 2 : 1;
+  static constexpr int kOps = kOut + 5;
+  static constexpr int X = kOut, T = kOut + 1, MX = kOut + 2, LS = kOut + 3, U = kOut + 4;
+  using V = V_t<S>;
+  using C = C_t<S>;
+  // dx[, dtarget] | x, target, max, logsum, scale
+  static constexpr bool row(int k) { return k <= X || (k == T && !kIndex); }
+  static constexpr int64_t size(int k) {
+    return row(k) ? sizeof(R_t<S>) : (k == T ? sizeof(int64_t) : sizeof(C));
+  }
+  static constexpr int W = kLanes<S>;
+  const void* weight;
+  int64_t ignore;
+  C eps, sum_w;
+  explicit CeBackward(const RowCall& c)
+      : weight(c.weight), ignore(static_cast<int64_t>(c.params[0])), eps(C(c.params[1])), sum_w(C(c.params[2])) {}
+
+  template <class Ctx>
+  void operator()(const Ctx& ctx) const {
+    const auto dx = ctx.template seq<S>(0);
+    const auto x = ctx.template seq<S>(X);
+    const auto w = ctx.template weights<V>(weight);
+    const C* wp = static_cast<const C*>(weight);
+    const int64_t nv = x.count();
+    const C keep = C(1) - eps, spread = eps / C(ctx.n);
+    // Per-lane row values; lanes beyond ctx.lanes() are padding.
+    V mx = splat<V>(C(0)), ls = mx, u = mx, qs = mx, act = mx;
+    for (int j = 0; j < ctx.lanes(); ++j) {
+      mx[j] = *reinterpret_cast<const C*>(ctx.at(MX, j));
+      ls[j] = *reinterpret_cast<const C*>(ctx.at(LS, j));
+      u[j] = *reinterpret_cast<const C*>(ctx.at(U, j));
+      act[j] = C(1);
+      if constexpr (kIndex) {
+        const int64_t t = *reinterpret_cast<const int64_t*>(ctx.at(T, j));
+        if (t == ignore) act[j] = C(0); else qs[j] = keep * wp[t] + spread * sum_w;
+      }
+    }
+    if constexpr (!Ctx::kCol) {
+      // Every lane holds the same row.
+      mx = splat<V>(mx[0]);
+      ls = splat<V>(ls[0]);
+      u = splat<V>(u[0]);
+      qs = splat<V>(qs[0]);
+      act = splat<V>(act[0]);
+    }
+    const mask_t<V> ignored = act == C(0);
+    if constexpr (kIndex) {
+      if (!Ctx::kCol && act[0] == C(0)) {
+        for (int64_t k = 0; k < nv; ++k) dx.store(k, splat<V>(C(0)));
+        return;
+      }
+      for (int64_t k = 0; k < nv; ++k) {
+        const V p = m::exp((x.load(k, C(0)) - mx) - ls);
+        const V d = eps == C(0) ? qs * p : qs * p - spread * w.load(k);
+        dx.store(k, where<V>(ignored, C(0), u * d));
+      }
+      // The target's own element, whose q has the (1 - e) w_t term.
+      for (int j = 0; j < ctx.lanes(); ++j) {
+        if (act[j] == C(0)) continue;
+        const int64_t t = *reinterpret_cast<const int64_t*>(ctx.at(T, j));
+        const C xt = load1<S>(reinterpret_cast<const R_t<S>*>(ctx.elem_at(X, j, t)));
+        const C p = m::exp((xt - mx[j]) - ls[j]);
+        const C q = keep * wp[t] + spread * wp[t];
+        store1<S>(reinterpret_cast<R_t<S>*>(ctx.elem_at(0, j, t)), u[j] * (qs[j] * p - q));
+      }
+    } else {
+      const auto t = ctx.template seq<S>(T);
+      V acc = splat<V>(C(0));
+      for (int64_t k = 0; k < nv; ++k) acc += w.load(k) * madd(t.load(k, C(0)), keep, spread);
+      qs = total<Ctx>(acc);
+      const V ut = -(u * keep);
+      for (int64_t k = 0; k < nv; ++k) {
+        const V wv = w.load(k);
+        const V lp = (x.load(k, C(0)) - mx) - ls;
+        const V q = wv * madd(t.load(k, C(0)), keep, spread);
+        dx.store(k, u * (qs * m::exp(lp) - q));
+        if constexpr (kDt) ctx.template seq<S>(1).store(k, ut * wv * lp);
+      }
+    }
+  }
+};
+
+// ------------------------------------------------------------ elementwise ---
+template <class S, bool kPw>
+struct BceLoops {
+  using C = C_t<S>;
+  using V = V_t<S>;
+  using F = act::BceWithLogits<C, kPw>;
+  static void fwd(char** d, const int64_t* s, int64_t n, const double*) {
+    if constexpr (kPw) {
+      run<S, 1, 4>(d, s, n, [](V x, V t, V w, V pw) { return F::fwd(x, t, w, pw); });
+    } else {
+      run<S, 1, 3>(d, s, n, [](V x, V t, V w) { return F::fwd(x, t, w, w); });
+    }
+  }
+  static void bwd(char** d, const int64_t* s, int64_t n, const double*) {
+    if constexpr (kPw) {
+      run<S, 1, 5>(d, s, n, [](V u, V x, V t, V w, V pw) { return F::dx(u, x, t, w, pw); });
+    } else {
+      run<S, 1, 4>(d, s, n, [](V u, V x, V t, V w) { return F::dx(u, x, t, w, w); });
+    }
+  }
+  static void bwd_t(char** d, const int64_t* s, int64_t n, const double*) {
+    if constexpr (kPw) {
+      run<S, 2, 5>(d, s, n, [](V u, V x, V t, V w, V pw) {
+        return Outs<V, 2>{{F::dx(u, x, t, w, pw), F::dt(u, x, t, w, pw)}};
+      });
+    } else {
+      run<S, 2, 4>(d, s, n, [](V u, V x, V t, V w) {
+        return Outs<V, 2>{{F::dx(u, x, t, w, w), F::dt(u, x, t, w, w)}};
+      });
+    }
+  }
+};
+
+// ------------------------------------------------------------------ table ---
+template <class SX, class SY>
+void fill_softmax(cpu::RowKernelTable& t, DType dx, DType dy) {
+  for (int mode = 0; mode < 2; ++mode) {
+    t.softmax_fwd[mode][static_cast<int>(dx)][static_cast<int>(dy)] = &run_body<SoftmaxFwd<SX, SY>>;
+    // Backward: operands in SY (the forward's output dtype), result in SX.
+    t.softmax_bwd[mode][static_cast<int>(dy)][static_cast<int>(dx)] = &run_body<SoftmaxBwd<SY, SX>>;
+  }
+}
+
+template <class S>
+void fill_dtype(cpu::RowKernelTable& t, DType dt) {
+  const int i = static_cast<int>(dt);
+  fill_softmax<S, S>(t, dt, dt);
+  for (int mode = 0; mode < 2; ++mode) t.softmax_dbwd[mode][i] = &run_body<SoftmaxDbwd<S>>;
+  t.ce_fwd[static_cast<int>(CeFwd::Index)][i] = &run_body<CeForward<S, CeFwd::Index>>;
+  t.ce_fwd[static_cast<int>(CeFwd::IndexSmooth)][i] = &run_body<CeForward<S, CeFwd::IndexSmooth>>;
+  t.ce_fwd[static_cast<int>(CeFwd::Prob)][i] = &run_body<CeForward<S, CeFwd::Prob>>;
+  t.ce_bwd[static_cast<int>(CeBwd::Index)][i] = &run_body<CeBackward<S, CeBwd::Index>>;
+  t.ce_bwd[static_cast<int>(CeBwd::Prob)][i] = &run_body<CeBackward<S, CeBwd::Prob>>;
+  t.ce_bwd[static_cast<int>(CeBwd::ProbTarget)][i] = &run_body<CeBackward<S, CeBwd::ProbTarget>>;
+  t.bce[0][i] = &BceLoops<S, false>::fwd;
+  t.bce[1][i] = &BceLoops<S, false>::bwd;
+  t.bce[2][i] = &BceLoops<S, false>::bwd_t;
+  t.bce[3][i] = &BceLoops<S, true>::fwd;
+  t.bce[4][i] = &BceLoops<S, true>::bwd;
+  t.bce[5][i] = &BceLoops<S, true>::bwd_t;
+}
+
+cpu::RowKernelTable make_row_table() {
+  cpu::RowKernelTable t{};
+#define TA_STR2(x) #x
+#define TA_STR(x) TA_STR2(x)
+  t.isa = TA_STR(TA_ISA);
+#undef TA_STR
+#undef TA_STR2
+  fill_dtype<F32>(t, DType::F32);
+  fill_dtype<F64>(t, DType::F64);
+  fill_dtype<F16>(t, DType::F16);
+  fill_dtype<BF16>(t, DType::BF16);
+  // float16 / bfloat16 read into float32 results (softmax(x, dtype=float32))
+  // and back: the compute type is float either way.
+  fill_softmax<F16, F32>(t, DType::F16, DType::F32);
+  fill_softmax<BF16, F32>(t, DType::BF16, DType::F32);
+#define TA_X(name, F, half, pair, params) \
+  fill_parametric<act::Gated<act::F>::template Fn>(t.gated[static_cast<int>(GatedOpId::name)]);
+  TA_GATED_OPS(TA_X)
+#undef TA_X
+  return t;
+}
+
+}  // namespace rows
+}  // namespace cpu_impl
+}  // namespace TA_ISA
+
+namespace cpu {
+#define TA_ROW_TABLE_FN2(isa) row_table_##isa
+#define TA_ROW_TABLE_FN(isa) TA_ROW_TABLE_FN2(isa)
+const RowKernelTable* TA_ROW_TABLE_FN(TA_ISA)() {
+  static const RowKernelTable table = ::ta::TA_ISA::cpu_impl::rows::make_row_table();
+  return &table;
+}
+#undef TA_ROW_TABLE_FN
+#undef TA_ROW_TABLE_FN2
+}  // namespace cpu
+}  // namespace ta
