@@ -319,6 +319,24 @@ TA_HD V fma(V a, V b, V c) {
   }
 }
 
+// a * b + c with about one rounding, for the last step of an evaluation whose
+// product term dominates (|c| not much larger than |a * b|): fused where the
+// ISA has FMA, otherwise the product is formed exactly (Dekker) and the two
+// small parts are added first. Unlike fma it is not exact in every case, but
+// it avoids the lane-by-lane library call that fma costs without an FMA unit.
+template <class V>
+TA_HD V madd_acc(V a, V b, V c) {
+#if TA_HAS_FMA
+  return fma<V>(a, b, c);
+#else
+  V p, pe;
+  two_prod<V>(a, b, p, pe);
+  return p + (pe + c);
+#endif
+}
+template <class V, std::enable_if_t<traits<V>::is_vector, int> = 0>
+TA_HD V madd_acc(V a, scalar_t<V> b, V c) { return madd_acc<V>(a, splat<V>(b), c); }
+
 // ------------------------------------------------------------- rounding ---
 // Round to nearest (ties to even) for |x| < 2^(mantissa bits - 1); larger
 // values are already integers and come back unchanged.
