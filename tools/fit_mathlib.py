@@ -19,6 +19,8 @@ exact value is forced by the function (Taylor leading terms) are kept in
 
 Run:  python tools/fit_mathlib.py            # rewrites csrc/core/mathlib_coeffs.h
       python tools/fit_mathlib.py --check    # only prints the errors
+      add --cache FILE to reuse fits from an earlier run.
+Fitting all tables takes tens of minutes (mpmath is faster with gmpy2).
 """
 import argparse
 import os
@@ -27,7 +29,7 @@ import sys
 
 import mpmath as mp
 
-mp.mp.dps = 50
+mp.mp.dps = 40
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, '..', 'csrc', 'core', 'mathlib_coeffs.h')
@@ -77,6 +79,7 @@ class Problem:
         self.g = [g(x) for x in xs]
         self.v = [v(x) for x in xs]
         self.w = [1 / abs(y) for y in self.f]
+        self.last_ref = None
 
     def err(self, coeffs):
         """Relative error at every grid point for full coefficient list."""
@@ -89,8 +92,12 @@ class Problem:
         return out
 
 
-def remez(prob, deg, frozen, iters=40):
-    """Fit the coefficients not in `frozen` ({k: value}); return (maxerr, coeffs)."""
+def remez(prob, deg, frozen, iters=40, start=None):
+    """Fit the coefficients not in `frozen` ({k: value}); return (maxerr, coeffs).
+
+    `start` (a previous reference, as left in prob.last_ref) warm-starts the
+    exchange; after freezing one more coefficient the old reference minus one
+    point is usually within an iteration or two of the new optimum."""
     free = [k for k in range(deg + 1) if k not in frozen]
     n = len(free)
     N = len(prob.x)
@@ -99,6 +106,13 @@ def remez(prob, deg, frozen, iters=40):
         c = [frozen[k] for k in range(deg + 1)]
         return max(abs(e) for e in prob.err(c)), c
     idx = sorted(set(int(round((N - 1) * (1 - mp.cos(mp.pi * (i + 0.5) / m)) / 2)) for i in range(m)))
+    if start is not None and len(start) >= m:
+        # Drop points evenly to reach m.
+        step = len(start) / m
+        idx = sorted(set(start[int(i * step)] for i in range(m)))
+        if len(idx) != m:
+            idx = sorted(set(int(round((N - 1) * (1 - mp.cos(mp.pi * (i + 0.5) / m)) / 2))
+                             for i in range(m)))
     best = None
     for _ in range(iters):
         if len(idx) != m:
@@ -125,6 +139,7 @@ def remez(prob, deg, frozen, iters=40):
         maxe = max(abs(e) for e in err)
         if best is None or maxe < best[0]:
             best = (maxe, c)
+            prob.last_ref = list(idx)
         lev = abs(sol[n])
         if maxe - lev < mp.mpf('1e-3') * maxe:
             break
@@ -147,7 +162,7 @@ def remez(prob, deg, frozen, iters=40):
     return best
 
 
-def fit(prob, deg, fmt, frozen=None, c0pair=False, good=mp.mpf(2) ** -27.5):
+def fit(prob, deg, fmt, frozen=None, c0pair=False):
     """Remez, then successive rounding of the coefficients to the format,
     re-fitting the still-free ones after each step to absorb the error.
 
@@ -159,6 +174,7 @@ def fit(prob, deg, fmt, frozen=None, c0pair=False, good=mp.mpf(2) ** -27.5):
     values of the format: where the polynomial is dominated by its constant
     term, rounding that one coefficient would otherwise cost up to half an
     ulp of the result by itself."""
+    good = mp.mpf(2) ** (-27.5 if fmt == 'f' else -57.5)
     frozen0 = dict(frozen or {})
     e_real, c_real = remez(prob, deg, frozen0)
     top = [k for k in range(deg, -1, -1) if k not in frozen0]
@@ -177,7 +193,7 @@ def fit(prob, deg, fmt, frozen=None, c0pair=False, good=mp.mpf(2) ** -27.5):
                 frozen[0] = hi + lo
             else:
                 frozen[k] = round_to(c[k], fmt)
-            e, c = remez(prob, deg, frozen)
+            e, c = remez(prob, deg, frozen, start=prob.last_ref)
         if best is None or e < best[0]:
             best = (e, c)
         if best[0] <= good:
@@ -227,14 +243,6 @@ def horner_error(prob, c, fmt, c0pair):
 
 
 # ------------------------------------------------------------- the tables --
-def fx(expr):
-    return expr
-
-
-FLOAT_FITS = []   # filled by define()
-DOUBLE_FITS = []
-
-
 class Spec:
     def __init__(self, name, fmt, doc, pieces, deg, frozen=None, c0pair=False):
         self.name, self.fmt, self.doc, self.pieces, self.deg = name, fmt, doc, pieces, deg
@@ -242,8 +250,8 @@ class Spec:
         self.c0pair = c0pair
 
 
-def piece(f, a, b, fixed=lambda x: 0, g=lambda x: 1, v=lambda x: x, vdesc='x', ngrid=3000):
-    return dict(f=f, a=a, b=b, fixed=fixed, g=g, v=v, vdesc=vdesc, ngrid=ngrid)
+def piece(f, a, b, fixed=lambda x: 0, g=lambda x: 1, v=lambda x: x, vdesc='x', ngrid=None):
+    return dict(f=f, a=mp.mpf(a), b=mp.mpf(b), fixed=fixed, g=g, v=v, vdesc=vdesc, ngrid=ngrid)
 
 
 def erfcx(x):
@@ -261,64 +269,80 @@ SQH = mp.sqrt(mp.mpf(0.5))
 
 # Piece boundaries and expansion points (emitted as constants for mathlib.h).
 # The last boundary is where the argument is capped (the result is far below
-# the smallest denormal there).
-ERFC_B = [mp.mpf(0), mp.mpf('0.5'), mp.mpf('1.25'), mp.mpf('2.5'), mp.mpf('10.5')]
-ERFC_C = [mp.mpf('0.25'), mp.mpf('1.0625'), mp.mpf('1.875')]
-NCDF_B = [mp.mpf(0), mp.mpf('0.75'), mp.mpf('1.75'), mp.mpf('3.5'), mp.mpf('14.5')]
-NCDF_C = [mp.mpf('0.375'), mp.mpf('1.5'), mp.mpf('2.625')]
+# the smallest denormal there); the last piece is a polynomial in s = 1/x^2.
+LAYOUT = {
+    ('erfc', 'f'): (['0', '0.5', '1.25', '2.5', '10.5'], ['0.25', '1.0625', '1.875']),
+    ('ncdf', 'f'): (['0', '0.75', '1.75', '3.5', '14.5'], ['0.375', '1.5', '2.625']),
+    ('erfc', 'd'): (['0', '0.75', '1.5', '2.5', '4', '27.5'], ['0.375', '1.125', '2', '3.25']),
+    ('ncdf', 'd'): (['0', '1', '2', '3.5', '5.5', '39'], ['0.5', '1.5', '2.75', '4.5']),
+}
 TANH_POLY_MAX = mp.mpf('0.625')
 TSHRINK_POLY_MAX = mp.mpf(1)
 ERF_POLY_MAX = mp.mpf(1)
+DEG = {'f': dict(exp=4, expm1=5, log1p=8, tanh=4, erf=5, tanhshrink=6, pw=8),
+       'd': dict(exp=10, expm1=10, log1p=21, tanh=11, erf=11, pw=17)}
 
 
 def specs():
     S = []
-    # exp(r) = 1 + r + r^2 P(r): relative error of exp itself.
-    S.append(Spec('f32_exp_p', 'f', 'exp(r) ~ 1 + r + r^2 P(r), |r| <= ln2/2', [
-        piece(mp.exp, -RMAX, RMAX, fixed=lambda r: 1 + r, g=lambda r: r * r, vdesc='r')], 4))
-    # expm1(r) = r + r^2 P(r): relative error of expm1, which is what
-    # expm1 near zero returns directly.
-    S.append(Spec('f32_expm1_p', 'f', 'expm1(r) ~ r + r^2 P(r), |r| <= ln2/2', [
-        piece(mp.expm1, -RMAX, RMAX, fixed=lambda r: r, g=lambda r: r * r, vdesc='r')], 5))
-    S.append(Spec('f32_log1p_p', 'f', 'log1p(f) ~ f + f^2 P(f), f in [sqrt(1/2)-1, sqrt(2)-1]', [
-        piece(mp.log1p, SQH - 1 - mp.mpf('1e-6'), mp.sqrt(2) - 1 + mp.mpf('1e-6'),
-              fixed=lambda f: f, g=lambda f: f * f, vdesc='f')], 8))
-    S.append(Spec('f32_tanh_p', 'f', 'tanh(x) ~ x + x^3 P(x^2), 0 <= x <= %s' % TANH_POLY_MAX, [
-        piece(mp.tanh, 0, TANH_POLY_MAX, fixed=lambda x: x, g=lambda x: x ** 3, v=lambda x: x * x,
-              vdesc='x^2')], 4))
-    S.append(Spec('f32_erf_p', 'f', 'erf(x) ~ x (2/sqrt(pi)) + x^3 P(x^2), 0 <= x <= %s' % ERF_POLY_MAX, [
-        piece(mp.erf, 0, ERF_POLY_MAX, fixed=lambda x: 2 * x / mp.sqrt(mp.pi), g=lambda x: x ** 3,
-              v=lambda x: x * x, vdesc='x^2')], 5))
-    # x - tanh x = x^3/3 + x^5 P(x^2); the 1/3 is applied as a float pair by
-    # the caller, so P is fitted against the exact 1/3.
-    S.append(Spec('f32_tanhshrink_p', 'f',
-                  'x - tanh(x) ~ x^3/3 + x^5 P(x^2), 0 <= x <= %s' % TSHRINK_POLY_MAX, [
-                      piece(lambda x: x - mp.tanh(x), 0, TSHRINK_POLY_MAX, fixed=lambda x: x ** 3 / 3,
-                            g=lambda x: x ** 5, v=lambda x: x * x, vdesc='x^2')], 6))
-    # erfcx and the normal tail, each in four pieces sharing one Horner
-    # evaluation with per-lane coefficients: three polynomials in x - c (c
-    # chosen to minimise Horner's rounding error) and, for the tail, in 1/x^2.
-    for name, fn, B, C, doc, var in (
-            ('f32_erfcx_pw', erfcx, ERFC_B, ERFC_C, 'erfcx(x) = exp(x^2) erfc(x)', 'x'),
-            ('f32_ncdf_pw', gtail, NCDF_B, NCDF_C, 'Phi(-z) exp(z^2/2)', 'z')):
-        pcs = []
-        for i in range(len(B) - 2):
-            c = C[i]
-            pcs.append(piece(fn, B[i], B[i + 1], v=(lambda c: lambda x: x - c)(c),
-                             vdesc='%s - %s' % (var, c)))
-        pcs.append(piece(fn, B[-2], B[-1], g=lambda x: 1 / x, v=lambda x: 1 / (x * x),
-                         vdesc='1/%s^2, times 1/%s' % (var, var)))
-        S.append(Spec(name, 'f', doc, pcs, 8, c0pair=True))
+    for fmt in ('f', 'd'):
+        pre = 'f32_' if fmt == 'f' else 'f64_'
+        D = DEG[fmt]
+        # exp(r) = 1 + r + r^2 P(r): relative error of exp itself.
+        S.append(Spec(pre + 'exp_p', fmt, 'exp(r) ~ 1 + r + r^2 P(r), |r| <= ln2/2', [
+            piece(mp.exp, -RMAX, RMAX, fixed=lambda r: 1 + r, g=lambda r: r * r, vdesc='r')], D['exp']))
+        # expm1(r) = r + r^2 P(r): relative error of expm1, which is what
+        # expm1 near zero returns directly.
+        S.append(Spec(pre + 'expm1_p', fmt, 'expm1(r) ~ r + r^2 P(r), |r| <= ln2/2', [
+            piece(mp.expm1, -RMAX, RMAX, fixed=lambda r: r, g=lambda r: r * r, vdesc='r')], D['expm1']))
+        S.append(Spec(pre + 'log1p_p', fmt, 'log1p(f) ~ f + f^2 P(f), f in [sqrt(1/2)-1, sqrt(2)-1]', [
+            piece(mp.log1p, SQH - 1 - mp.mpf('1e-6'), mp.sqrt(2) - 1 + mp.mpf('1e-6'),
+                  fixed=lambda f: f, g=lambda f: f * f, vdesc='f')], D['log1p']))
+        S.append(Spec(pre + 'tanh_p', fmt, 'tanh(x) ~ x + x^3 P(x^2), 0 <= x <= %s' % TANH_POLY_MAX, [
+            piece(mp.tanh, 0, TANH_POLY_MAX, fixed=lambda x: x, g=lambda x: x ** 3, v=lambda x: x * x,
+                  vdesc='x^2')], D['tanh']))
+        S.append(Spec(pre + 'erf_p', fmt,
+                      'erf(x) ~ x (2/sqrt(pi)) + x^3 P(x^2), 0 <= x <= %s' % ERF_POLY_MAX, [
+                          piece(mp.erf, 0, ERF_POLY_MAX, fixed=lambda x: 2 * x / mp.sqrt(mp.pi),
+                                g=lambda x: x ** 3, v=lambda x: x * x, vdesc='x^2')], D['erf']))
+        if fmt == 'f':
+            # x - tanh x = x^3/3 + x^5 P(x^2); the 1/3 is applied as a float pair
+            # by the caller, so P is fitted against the exact 1/3. (double uses
+            # a Pade form, below.)
+            S.append(Spec(pre + 'tanhshrink_p', fmt,
+                          'x - tanh(x) ~ x^3/3 + x^5 P(x^2), 0 <= x <= %s' % TSHRINK_POLY_MAX, [
+                              piece(lambda x: x - mp.tanh(x), 0, TSHRINK_POLY_MAX,
+                                    fixed=lambda x: x ** 3 / 3, g=lambda x: x ** 5, v=lambda x: x * x,
+                                    vdesc='x^2')], D['tanhshrink']))
+        # erfcx and the normal tail in pieces sharing one Horner evaluation
+        # with per-lane coefficients: polynomials in x - c (c mid-piece, where
+        # Horner's rounding error is least) and, for the tail, in s = 1/x^2,
+        # where x erfcx(x) = Q(s) (gridded in s, the variable it is fitted in).
+        for kind, fn, doc, var in (('erfc', erfcx, 'erfcx(x) = exp(x^2) erfc(x)', 'x'),
+                                   ('ncdf', gtail, 'Phi(-z) exp(z^2/2)', 'z')):
+            B, C = [[mp.mpf(v) for v in l] for l in LAYOUT[(kind, fmt)]]
+            pcs = []
+            for i in range(len(B) - 2):
+                pcs.append(piece(fn, B[i], B[i + 1], v=(lambda c: lambda x: x - c)(C[i]),
+                                 vdesc='%s - %s' % (var, mp.nstr(C[i], 6))))
+            tailf = (lambda fn: lambda s: fn(1 / mp.sqrt(s)) / mp.sqrt(s))(fn)
+            pcs.append(piece(tailf, 1 / B[-1] ** 2, 1 / B[-2] ** 2,
+                             vdesc='s = 1/%s^2 (%s in [%s, %s]), times 1/%s' % (
+                                 var, var, mp.nstr(B[-2], 6), mp.nstr(B[-1], 6), var)))
+            name = pre + ('erfcx_pw' if kind == 'erfc' else 'ncdf_pw')
+            S.append(Spec(name, fmt, doc, pcs, D['pw'], c0pair=True))
     return S
 
 
 CACHE = {}
+CACHE_FILE = None
 
 
 def run_spec(spec, log):
     results = []
     for pc in spec.pieces:
-        prob = Problem(pc['f'], pc['fixed'], pc['g'], pc['v'], pc['a'], pc['b'], pc['ngrid'])
+        ngrid = pc['ngrid'] or (3000 if spec.fmt == 'f' else 2000)
+        prob = Problem(pc['f'], pc['fixed'], pc['g'], pc['v'], pc['a'], pc['b'], ngrid)
         key = '|'.join(str(x) for x in (spec.name, spec.doc, pc['a'], pc['b'], pc['vdesc'], spec.deg,
                                         spec.fmt, spec.c0pair, sorted(spec.frozen.items())))
         if key in CACHE:
@@ -326,6 +350,10 @@ def run_spec(spec, log):
         else:
             e_real, e_rounded, c = fit(prob, spec.deg, spec.fmt, spec.frozen, spec.c0pair)
             CACHE[key] = [str(e_real), str(e_rounded), [str(x) for x in c]]
+            if CACHE_FILE:
+                import json
+                with open(CACHE_FILE, 'w') as fh:
+                    json.dump(CACHE, fh)
         k = horner_error(prob, c, spec.fmt, spec.c0pair)
         log('%-18s [%8.4f, %8.4f] deg %2d  rel err 2^%.2f (rounded coeffs 2^%.2f) horner %.2f ulp' % (
             spec.name, float(pc['a']), float(pc['b']), spec.deg, float(mp.log(e_real, 2)),
@@ -420,6 +448,11 @@ TA_HD V pick(mask_t<V> in0, mask_t<V> in1, mask_t<V> in2, scalar_t<V> a, scalar_
              scalar_t<V> d) {
   return where<V>(in0, splat<V>(a), pick<V>(in1, in2, b, c, d));
 }
+template <class V>
+TA_HD V pick(mask_t<V> in0, mask_t<V> in1, mask_t<V> in2, mask_t<V> in3, scalar_t<V> a, scalar_t<V> b,
+             scalar_t<V> c, scalar_t<V> d, scalar_t<V> e) {
+  return where<V>(in0, splat<V>(a), pick<V>(in1, in2, in3, b, c, d, e));
+}
 '''
 
 FOOTER = '''
@@ -438,18 +471,19 @@ def tanh_pade(L):
     All three have positive coefficients (they come from the continued
     fraction tanh x = x/(1 + t/(3 + t/(5 + ...)))), so evaluating them for
     t >= 0 never cancels."""
-    tx = mp.taylor(mp.tanh, 0, 4 * L + 4)
-    ct = [tx[2 * k + 1] for k in range(2 * L + 2)]
-    p, q = mp.pade(ct, L, L)
-    for n in range(1, 60):
-        sc = mp.fac2(2 * n + 1)
-        vals = [x * sc for x in p + q]
-        if all(abs(v - mp.nint(v)) < mp.mpf(10) ** -30 * max(1, abs(v)) for v in vals):
-            break
-    else:
-        raise RuntimeError('no integer scaling found')
-    P = [mp.nint(x * sc) for x in p]
-    Q = [mp.nint(x * sc) for x in q]
+    with mp.workdps(100):
+        tx = mp.taylor(mp.tanh, 0, 4 * L + 4)
+        ct = [tx[2 * k + 1] for k in range(2 * L + 2)]
+        p, q = mp.pade(ct, L, L)
+        for n in range(1, 60):
+            sc = mp.fac2(2 * n + 1)
+            vals = [x * sc for x in p + q]
+            if all(abs(v - mp.nint(v)) < mp.mpf(10) ** -30 * max(1, abs(v)) for v in vals):
+                break
+        else:
+            raise RuntimeError('no integer scaling found')
+        P = [mp.nint(x * sc) for x in p]
+        Q = [mp.nint(x * sc) for x in q]
     assert P[0] == Q[0]
     N1 = [Q[k] - P[k] for k in range(1, L + 1)]
     assert all(v > 0 for v in P + Q + N1)
@@ -490,22 +524,28 @@ def emit_pade(name, L, fmt, xmax, log):
 
 
 def constants():
-    out = ['// Interval boundaries the tables were fitted for.']
-    vals = [('kErfcB%d' % i, v) for i, v in enumerate(ERFC_B) if i > 0]
-    vals += [('kErfcC%d' % i, v) for i, v in enumerate(ERFC_C)]
-    vals += [('kNcdfB%d' % i, v) for i, v in enumerate(NCDF_B) if i > 0]
-    vals += [('kNcdfC%d' % i, v) for i, v in enumerate(NCDF_C)]
-    vals += [('kTanhPolyMax', TANH_POLY_MAX), ('kTshrinkPolyMax', TSHRINK_POLY_MAX),
-             ('kErfPolyMax', ERF_POLY_MAX)]
-    for n, v in vals:
+    out = ['// Piece boundaries (b1..) and expansion points (c0..) the tables were fitted for.']
+    for fmt, T in (('f', 'float'), ('d', 'double')):
+        pre = 'f32_' if fmt == 'f' else 'f64_'
+        for kind in ('erfc', 'ncdf'):
+            B, C = [[mp.mpf(v) for v in l] for l in LAYOUT[(kind, fmt)]]
+            for i, v in enumerate(B[1:]):
+                out.append('constexpr %s %s%s_b%d = %s;' % (T, pre, kind, i + 1, c_literal(v, fmt)))
+            for i, v in enumerate(C):
+                out.append('constexpr %s %s%s_c%d = %s;' % (T, pre, kind, i, c_literal(v, fmt)))
+    for n, v in (('kTanhPolyMax', TANH_POLY_MAX), ('kTshrinkPolyMax', TSHRINK_POLY_MAX),
+                 ('kErfPolyMax', ERF_POLY_MAX)):
         assert round_to(v, 'f') == v
         out.append('constexpr float %s = %s;' % (n, c_literal(v, 'f')))
     out.append('')
-    out.append('// Constants kept as a float pair (value = hi + lo) where their rounding')
-    out.append('// would show in the result.')
-    out += split_const('f32_third', mp.mpf(1) / 3, 'f')
-    out += split_const('f32_two_over_sqrtpi', 2 / mp.sqrt(mp.pi), 'f')
-    out += split_const('f32_ln_sqrt2pi', mp.log(mp.sqrt(2 * mp.pi)), 'f')
+    out.append('// Constants kept as a pair (value = hi + lo) where their rounding would')
+    out.append('// show in the result.')
+    for fmt in ('f', 'd'):
+        pre = 'f32_' if fmt == 'f' else 'f64_'
+        out += split_const(pre + 'third', mp.mpf(1) / 3, fmt)
+        out += split_const(pre + 'two_over_sqrtpi', 2 / mp.sqrt(mp.pi), fmt)
+        out += split_const(pre + 'ln_sqrt2pi', mp.log(mp.sqrt(2 * mp.pi)), fmt)
+        out += split_const(pre + 'rsqrt2', 1 / mp.sqrt(2), fmt)
     return '\n'.join(out)
 
 
@@ -516,6 +556,8 @@ def main():
     ap.add_argument('--cache', default=None,
                     help='JSON file remembering fits between runs (fitting takes minutes)')
     args = ap.parse_args()
+    global CACHE_FILE
+    CACHE_FILE = args.cache
     if args.cache and os.path.exists(args.cache):
         import json
         with open(args.cache) as fh:

@@ -1,18 +1,19 @@
 // Elementary functions for the activations, generic over scalar and vector V
-// (see simd.h).
+// (see simd.h): float and double, scalar or one native register of lanes.
 //
-// float: own algorithms, evaluated entirely in float arithmetic and branch
-// free across lanes: argument reduction, minimax polynomials fitted by
-// tools/fit_mathlib.py (tables in mathlib_coeffs.h), and error-free
-// transformations (two_prod / two_sum) wherever a rounding would otherwise be
-// amplified. tests/native/mathlib_accuracy.cpp measures every function
-// against a long double reference over the whole float range; the bounds it
-// enforces are listed there (all <= 2 ulp where the result is a normal
-// float). Denormal results underflow gradually, rounded once.
+// Every function is computed with this library's own algorithms in the
+// argument's own precision, branch free across lanes: argument reduction,
+// minimax polynomials fitted by tools/fit_mathlib.py (tables in
+// mathlib_coeffs.h), and error-free transformations (two_prod / two_sum)
+// wherever a rounding would otherwise be amplified. No C library calls.
+// tests/native/mathlib_accuracy.cpp measures every function against a long
+// double reference over the whole input range and enforces per-function
+// bounds; the design target is 2 ulp (float) wherever the result is a normal
+// number, and results in the denormal range underflow gradually, rounded once.
 //
-// double: the basic functions go lane by lane through the C library (about
-// 1 ulp); the compositions are arranged so that no rounding inside them gets
-// amplified (see each function).
+// The same algorithm runs for scalar and vector V, so both give bit-identical
+// results within one build. Builds with and without FMA differ in the last
+// bit now and then (madd fuses only where the hardware can).
 //
 // Special values follow C99 Annex F: NaN in gives NaN out, infinities give the
 // limits, odd functions keep the sign of zero, overflow gives inf, and no
@@ -37,6 +38,53 @@ namespace detail {
 
 template <class V> using I = ivec_t<V>;
 
+// Per-format constants.
+template <class T> struct FP;
+template <> struct FP<float> {
+  static constexpr int kMant = 23;
+  static constexpr int kMaxExp = 127;
+  static constexpr int kMinExp = -126;
+  // ln 2 = kLn2Hi + kLn2Lo. kLn2Hi has 15 significant bits, so n * kLn2Hi is
+  // exact for |n| < 2^9, and x - n * kLn2Hi is then exact by Sterbenz's lemma.
+  static constexpr float kLn2Hi = 0x1.62e4p-1f;
+  static constexpr float kLn2Lo = 0x1.7f7d1cp-20f;
+  static constexpr float kLog2e = 0x1.715476p+0f;
+  // Adding 1.5 * 2^23 rounds |v| < 2^22 to an integer, which then sits in the
+  // low mantissa bits: integers are read from (and written to) there, so no
+  // float <-> int conversion of a possibly-NaN lane ever happens.
+  static constexpr float kRound = 0x1.8p23f;
+  static constexpr float kSqrtHalf = 0x1.6a09e6p-1f;
+  static constexpr float kMinNormal = 0x1p-126f;
+  // Argument ranges beyond which results saturate (inf, 0, -1, 1, ...).
+  static constexpr float kExpLo = -104.0f, kExpHi = 89.0f;
+  static constexpr float kExpm1Lo = -30.0f;
+  static constexpr float kTanhCap = 9.1f;
+  static constexpr float kErfCap = 4.0f;
+  static constexpr float kNormpdfCap = 15.0f;
+  // Inputs below this have |x|^3 near the denormal range (tanhshrink).
+  static constexpr float kCubeTiny = 0x1p-25f, kCubeUp = 0x1p24f, kCubeDown = 0x1p-72f;
+};
+template <> struct FP<double> {
+  static constexpr int kMant = 52;
+  static constexpr int kMaxExp = 1023;
+  static constexpr int kMinExp = -1022;
+  // kLn2Hi has 42 significant bits: n * kLn2Hi exact for |n| < 2^11.
+  static constexpr double kLn2Hi = 0x1.62e42fefa4p-1;
+  static constexpr double kLn2Lo = -0x1.8432a1b0e2634p-43;
+  static constexpr double kLog2e = 0x1.71547652b82fep+0;
+  static constexpr double kRound = 0x1.8p52;
+  static constexpr double kSqrtHalf = 0x1.6a09e667f3bcdp-1;
+  static constexpr double kMinNormal = 0x1p-1022;
+  static constexpr double kExpLo = -746.0, kExpHi = 710.0;
+  static constexpr double kExpm1Lo = -40.0;
+  static constexpr double kTanhCap = 19.5;
+  static constexpr double kErfCap = 6.0;
+  static constexpr double kNormpdfCap = 39.0;
+  static constexpr double kCubeTiny = 0x1p-300, kCubeUp = 0x1p300, kCubeDown = 0x1p-900;
+};
+
+template <class V> using FPV = FP<scalar_t<V>>;
+
 template <class V>
 TA_HD V inf() { return splat<V>(static_cast<scalar_t<V>>(__builtin_inf())); }
 template <class V>
@@ -45,13 +93,22 @@ TA_HD V qnan() { return splat<V>(static_cast<scalar_t<V>>(__builtin_nan(""))); }
 template <class V>
 TA_HD I<V> iwhere(mask_t<V> m, I<V> a, I<V> b) { return m ? a : b; }
 
-// min(x, hi) that lets NaN through.
+// min(x, hi) / max(x, lo) that let NaN through.
 template <class V>
 TA_HD V cap(V x, scalar_t<V> hi) { return where<V>(x > splat<V>(hi), splat<V>(hi), x); }
+template <class V>
+TA_HD V floor_at(V x, scalar_t<V> lo) { return where<V>(x < splat<V>(lo), splat<V>(lo), x); }
+
+// Integer (|e| < 2^22 resp. 2^51) to floating point through the mantissa.
+template <class V>
+TA_HD V int_to_fp(I<V> e) {
+  const V k = splat<V>(FPV<V>::kRound);
+  return as_fp<V>(e + as_int(k)) - k;
+}
 
 // y * 2^n in two steps, so that a result in the denormal range is rounded only
 // once (by the second multiply) and 2^n itself need not be representable.
-// Valid for |n| <= 252 (float) / 2044 (double).
+// Valid for |n| <= 2 * kMaxExp.
 template <class V>
 TA_HD V ldexp2(V y, I<V> n) {
   I<V> n1 = n >> 1;
@@ -59,33 +116,40 @@ TA_HD V ldexp2(V y, I<V> n) {
   return (y * exp2i<V>(n1)) * exp2i<V>(n2);
 }
 
-// ================================================================= float ===
-// ln 2 = kLn2Hi + kLn2Lo. kLn2Hi has 15 significant bits, so n * kLn2Hi is
-// exact for |n| < 2^9, and x - n * kLn2Hi is then exact by Sterbenz's lemma.
-constexpr float kLn2Hi = 0x1.62e4p-1f;
-constexpr float kLn2Lo = 0x1.7f7d1cp-20f;
-constexpr float kLog2e = 0x1.715476p+0f;
-// Adding 1.5 * 2^23 rounds |v| < 2^22 to an integer, which then sits in the
-// low mantissa bits: n is read from there, so no float -> int conversion of a
-// possibly-NaN lane ever happens.
-constexpr float kRound = 0x1.8p23f;
+// ------------------------------------------------------------- tables ---
+#define TA_TABLE(name)                                                   \
+  template <class V>                                                     \
+  TA_HD V name(V v) {                                                    \
+    if constexpr (sizeof(scalar_t<V>) == 4) return coef::f32_##name(v);  \
+    else return coef::f64_##name(v);                                     \
+  }
+TA_TABLE(exp_p)
+TA_TABLE(expm1_p)
+TA_TABLE(log1p_p)
+TA_TABLE(tanh_p)
+TA_TABLE(erf_p)
+#undef TA_TABLE
 
-// xh + xl = n ln2 + r (+ rlo) with |r| <= ln2/2 (+ a few ulp). |xh| < 177,
-// xl a small correction. rlo (optional) is the rounding error of r.
+// ------------------------------------------------------------------ exp ---
+// xh + xl = n ln2 + r (+ rlo) with |r| <= ln2/2 (+ a few ulp); xh within the
+// clamped exp range, xl a small correction. rlo is the rounding error of r.
 template <class V>
-TA_HD V exp_reduce_f(V xh, V xl, I<V>& n, V* rlo = nullptr) {
-  V k = madd<V>(xh, kLog2e, kRound);
-  n = as_int(k) - as_int(splat<V>(kRound));
-  V nf = k - kRound;
-  V rh = xh - nf * kLn2Hi;  // exact
-  V c = xl - nf * kLn2Lo;
+TA_HD V exp_reduce(V xh, V xl, I<V>& n, V& rlo) {
+  using C = FPV<V>;
+  V k = madd<V>(xh, C::kLog2e, C::kRound);
+  // NaN lanes get n = 0 rather than whatever their bits say, so that no
+  // integer arithmetic downstream sees an out-of-range exponent.
+  n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
+  V nf = k - C::kRound;
+  V rh = xh - nf * C::kLn2Hi;  // exact
+  V c = xl - nf * C::kLn2Lo;
   V r = rh + c;
-  if (rlo) *rlo = (rh - r) + c;
+  rlo = (rh - r) + c;
   return r;
 }
 
 // e^(xh + xl) = (s + tail) * 2^n with s = 1 + r rounded and tail small: the
-// value is not rounded to one float yet, so callers round once, after
+// value is not rounded to one number yet, so callers round once, after
 // combining it with whatever multiplies it.
 template <class V>
 struct ExpParts {
@@ -94,31 +158,31 @@ struct ExpParts {
 };
 
 template <class V>
-TA_HD ExpParts<V> exp_parts_f(V xh, V xl) {
+TA_HD ExpParts<V> exp_parts(V xh, V xl) {
+  using T = scalar_t<V>;
   ExpParts<V> p;
   V rlo;
-  V r = exp_reduce_f(xh, xl, p.n, &rlo);
-  V q = (r * r) * coef::f32_exp_p(r);  // e^r = 1 + r + q
-  p.s = 1.0f + r;
-  V se = (1.0f - p.s) + r;              // exact: |r| < 1
+  V r = exp_reduce(xh, xl, p.n, rlo);
+  V q = (r * r) * exp_p(r);  // e^r = 1 + r + q
+  p.s = T(1) + r;
+  V se = (T(1) - p.s) + r;   // exact: |r| < 1
   p.tail = se + (q + rlo);
   return p;
 }
 
-// e^x for x in [-104, 89] or NaN; e^89 overflows to inf through the scaling
-// and e^-104 rounds to 0.
+// e^x for x clamped to [kExpLo, kExpHi] (or NaN): the top still overflows to
+// inf through the scaling and the bottom still rounds to 0.
 template <class V>
-TA_HD V exp_clamped_f(V x) {
-  ExpParts<V> p = exp_parts_f(x, V{});
+TA_HD V exp_clamped(V x) {
+  ExpParts<V> p = exp_parts(x, V{});
   return ldexp2<V>(p.s + p.tail, p.n);
 }
 
-// The same as hi + lo, hi = exp_clamped_f(x) and lo its rounding error (lo
-// is exact while e^x is normal; in the denormal range only hi is meaningful,
-// and its own rounding dominates there anyway).
+// The same as hi + lo: hi = exp_clamped(x), lo its rounding error (exact
+// while e^x is normal; in the denormal range hi's own rounding dominates).
 template <class V>
-TA_HD V exp_hl_f(V x, V& lo) {
-  ExpParts<V> p = exp_parts_f(x, V{});
+TA_HD V exp_hl(V x, V& lo) {
+  ExpParts<V> p = exp_parts(x, V{});
   V mh, ml;
   fast_two_sum<V>(p.s, p.tail, mh, ml);
   I<V> n1 = p.n >> 1;
@@ -130,8 +194,8 @@ TA_HD V exp_hl_f(V x, V& lo) {
 
 // e^(sh + sl), gradually underflowing.
 template <class V>
-TA_HD V exp2sum_f(V sh, V sl) {
-  ExpParts<V> p = exp_parts_f(sh, sl);
+TA_HD V exp2sum(V sh, V sl) {
+  ExpParts<V> p = exp_parts(sh, sl);
   return ldexp2<V>(p.s + p.tail, p.n);
 }
 
@@ -139,94 +203,135 @@ TA_HD V exp2sum_f(V sh, V sl) {
 // once, the division once more, and the scaling (which may land in the
 // denormal range) comes last.
 template <class V>
-TA_HD V scaled_exp_f(V sh, V sl, V Rh, V Rl, V d) {
-  ExpParts<V> p = exp_parts_f(sh, sl);
+TA_HD V scaled_exp(V sh, V sl, V Rh, V Rl, V d) {
+  ExpParts<V> p = exp_parts(sh, sl);
   V num = madd_acc<V>(Rh, p.s, madd<V>(Rh, p.tail, Rl * p.s));
   return ldexp2<V>(num / d, p.n);
 }
 
-// log(2^ef * (1 + F + Fe)) for |F| <= sqrt(2) - 1 (plus slack), ef integer
+// ------------------------------------------------------------------ log ---
+// log(2^ef (1 + F + Fe)) for |F| <= sqrt(2) - 1 (plus slack), ef integer
 // valued, Fe a tiny correction to F (absent for log). log1p(F) = F + F^2 P(F),
 // and log1p(F + Fe) = log1p(F) + Fe (1 - F + F^2) to far below an ulp.
-// ef*ln2_hi + F is summed error free, so only the final addition rounds at
+// ef ln2_hi + F is summed error free, so only the final addition rounds at
 // the result's scale.
 template <bool kWithFe, class V>
-TA_HD V log_assemble_f(V ef, V F, V Fe) {
-  V tail = (F * F) * coef::f32_log1p_p(F);
-  if constexpr (kWithFe) tail = madd<V>(Fe, madd<V>(F, F, 1.0f - F), tail);
+TA_HD V log_assemble(V ef, V F, V Fe) {
+  using T = scalar_t<V>;
+  using C = FPV<V>;
+  V tail = (F * F) * log1p_p(F);
+  if constexpr (kWithFe) tail = madd<V>(Fe, madd<V>(F, F, T(1) - F), tail);
   V hi, lo;
-  fast_two_sum<V>(ef * kLn2Hi, F, hi, lo);  // |ef ln2| >= |F| unless ef == 0
-  return hi + (lo + madd<V>(ef, kLn2Lo, tail));
+  fast_two_sum<V>(ef * C::kLn2Hi, F, hi, lo);  // |ef ln2| >= |F| unless ef == 0
+  return hi + (lo + madd<V>(ef, C::kLn2Lo, tail));
 }
 
-// u = 2^e * m with m in [sqrt(1/2), sqrt(2)), u positive normal.
+// u = 2^e m with m in [sqrt(1/2), sqrt(2)), u positive normal.
 template <class V>
-TA_HD V log_split_f(V u, I<V>& e) {
-  const I<V> off = as_int(splat<V>(0x1.6a09e6p-1f));
+TA_HD V log_split(V u, I<V>& e) {
+  using C = FPV<V>;
+  using S = typename int_of<scalar_t<V>>::type;
+  const I<V> off = as_int(splat<V>(C::kSqrtHalf));
   I<V> ix = as_int(u) - off;
-  e = ix >> 23;
-  return as_fp<V>((ix & isplat<I<V>>(0x7fffff)) + off);
+  e = ix >> C::kMant;
+  return as_fp<V>((ix & isplat<I<V>>((S(1) << C::kMant) - 1)) + off);
 }
 
 // log1p(x + xl) for x > -1 (or NaN), xl a tiny correction to x; no
 // special-value handling.
 template <class V>
-TA_HD V log1p_core_f(V x, V xl) {
+TA_HD V log1p_core(V x, V xl) {
+  using T = scalar_t<V>;
+  using C = FPV<V>;
   V u, c;
-  two_sum<V>(splat<V>(1.0f), x, u, c);  // 1 + x = u + c exactly
+  two_sum<V>(splat<V>(T(1)), x, u, c);  // 1 + x = u + c exactly
   c += xl;
   I<V> e;
-  V m = log_split_f(u, e);
+  V m = log_split(u, e);
   // (1 + x) / 2^e = (m - 1) + c / 2^e, m - 1 exact. The scale is clamped to
-  // stay a normal float; that only happens for u >= 2^126, where c is
-  // negligible. m - 1 is 0 or a multiple of 2^-24 > |c / 2^e|, as
-  // fast_two_sum needs.
+  // stay normal; that only happens for huge u, where c is negligible. m - 1
+  // is 0 or at least one ulp of 1/2, larger than |c / 2^e| as fast_two_sum
+  // needs.
   I<V> ne = -e;
-  ne = iwhere<V>(ne < isplat<I<V>>(-126), isplat<I<V>>(-126), ne);
+  ne = iwhere<V>(ne < isplat<I<V>>(C::kMinExp), isplat<I<V>>(C::kMinExp), ne);
   V F, Fe;
-  fast_two_sum<V>(m - 1.0f, c * exp2i<V>(ne), F, Fe);
-  return log_assemble_f<true>(to_fp<V>(e), F, Fe);
+  fast_two_sum<V>(m - T(1), c * exp2i<V>(ne), F, Fe);
+  return log_assemble<true>(int_to_fp<V>(e), F, Fe);
 }
 
-// erfc(a) for a >= 0 or NaN: e^(-a^2) * erfcx(a). a^2 is formed exactly
-// (two_prod), because exp(-a^2) turns an absolute error d in a^2 into a
-// relative error d of the result, and d = ulp(a^2)/2 would be ~a^2 ulp.
-// erfcx comes from four fitted pieces; in the last erfcx(a) = Q(1/a^2)/a.
-// The table value is kept as hi + lo until multiplied by the exponential.
+// ---------------------------------------------------- erfc, normal tail ---
+// erfc(a) for a >= 0 or NaN: e^(-a^2) erfcx(a). a^2 is formed exactly
+// (two_prod): exp(-a^2) turns an absolute error d of a^2 into a relative
+// error d of the result, and d = ulp(a^2)/2 would be ~a^2 ulp. erfcx comes
+// from fitted pieces (float 4, double 5); in the last, erfcx(a) = Q(1/a^2)/a.
+// The table value stays hi + lo until multiplied by the exponential.
 template <class V>
-TA_HD V erfc_pos_f(V a) {
+TA_HD V erfc_pos(V a) {
+  using T = scalar_t<V>;
   using namespace coef;
-  a = cap(a, kErfcB4);  // erfc there is far below the smallest denormal
-  auto in0 = a < splat<V>(kErfcB1);
-  auto in1 = a < splat<V>(kErfcB2);
-  auto in2 = a < splat<V>(kErfcB3);
-  V s = 1.0f / (a * a);
-  V v = where<V>(in0, a - kErfcC0, where<V>(in1, a - kErfcC1, where<V>(in2, a - kErfcC2, s)));
-  V Rl;
-  V Rh = f32_erfcx_pw(v, in0, in1, in2, Rl);
+  V Rh, Rl, d;
+  if constexpr (sizeof(T) == 4) {
+    a = cap(a, f32_erfc_b4);  // erfc there is far below the smallest denormal
+    auto in0 = a < splat<V>(f32_erfc_b1);
+    auto in1 = a < splat<V>(f32_erfc_b2);
+    auto in2 = a < splat<V>(f32_erfc_b3);
+    V s = T(1) / (a * a);
+    V v = where<V>(in0, a - f32_erfc_c0, where<V>(in1, a - f32_erfc_c1, where<V>(in2, a - f32_erfc_c2, s)));
+    Rh = f32_erfcx_pw(v, in0, in1, in2, Rl);
+    d = where<V>(in2, splat<V>(T(1)), a);
+  } else {
+    a = cap(a, f64_erfc_b5);
+    auto in0 = a < splat<V>(f64_erfc_b1);
+    auto in1 = a < splat<V>(f64_erfc_b2);
+    auto in2 = a < splat<V>(f64_erfc_b3);
+    auto in3 = a < splat<V>(f64_erfc_b4);
+    V s = T(1) / (a * a);
+    V v = where<V>(in0, a - f64_erfc_c0,
+                   where<V>(in1, a - f64_erfc_c1,
+                            where<V>(in2, a - f64_erfc_c2, where<V>(in3, a - f64_erfc_c3, s))));
+    Rh = f64_erfcx_pw(v, in0, in1, in2, in3, Rl);
+    d = where<V>(in3, splat<V>(T(1)), a);
+  }
   V h, l;
   two_prod<V>(a, a, h, l);
-  return scaled_exp_f(-h, -l, Rh, Rl, where<V>(in2, splat<V>(1.0f), a));
+  return scaled_exp(-h, -l, Rh, Rl, d);
 }
 
-// Phi(-z) for z >= 0 or NaN: e^(-z^2/2) * G(z), G fitted directly in z (so
+// Phi(-z) for z >= 0 or NaN: e^(-z^2/2) G(z), G fitted directly in z (so
 // z / sqrt(2) is never rounded) and z^2 / 2 formed exactly.
 template <class V>
-TA_HD V ncdf_lower_f(V z) {
+TA_HD V ncdf_lower(V z) {
+  using T = scalar_t<V>;
   using namespace coef;
-  z = cap(z, kNcdfB4);
-  auto in0 = z < splat<V>(kNcdfB1);
-  auto in1 = z < splat<V>(kNcdfB2);
-  auto in2 = z < splat<V>(kNcdfB3);
-  V s = 1.0f / (z * z);
-  V v = where<V>(in0, z - kNcdfC0, where<V>(in1, z - kNcdfC1, where<V>(in2, z - kNcdfC2, s)));
-  V Gl;
-  V Gh = f32_ncdf_pw(v, in0, in1, in2, Gl);
+  V Gh, Gl, d;
+  if constexpr (sizeof(T) == 4) {
+    z = cap(z, f32_ncdf_b4);
+    auto in0 = z < splat<V>(f32_ncdf_b1);
+    auto in1 = z < splat<V>(f32_ncdf_b2);
+    auto in2 = z < splat<V>(f32_ncdf_b3);
+    V s = T(1) / (z * z);
+    V v = where<V>(in0, z - f32_ncdf_c0, where<V>(in1, z - f32_ncdf_c1, where<V>(in2, z - f32_ncdf_c2, s)));
+    Gh = f32_ncdf_pw(v, in0, in1, in2, Gl);
+    d = where<V>(in2, splat<V>(T(1)), z);
+  } else {
+    z = cap(z, f64_ncdf_b5);
+    auto in0 = z < splat<V>(f64_ncdf_b1);
+    auto in1 = z < splat<V>(f64_ncdf_b2);
+    auto in2 = z < splat<V>(f64_ncdf_b3);
+    auto in3 = z < splat<V>(f64_ncdf_b4);
+    V s = T(1) / (z * z);
+    V v = where<V>(in0, z - f64_ncdf_c0,
+                   where<V>(in1, z - f64_ncdf_c1,
+                            where<V>(in2, z - f64_ncdf_c2, where<V>(in3, z - f64_ncdf_c3, s))));
+    Gh = f64_ncdf_pw(v, in0, in1, in2, in3, Gl);
+    d = where<V>(in3, splat<V>(T(1)), z);
+  }
   V h, l;
   two_prod<V>(z, z, h, l);
-  return scaled_exp_f(h * -0.5f, l * -0.5f, Gh, Gl, where<V>(in2, splat<V>(1.0f), z));
+  return scaled_exp(h * T(-0.5), l * T(-0.5), Gh, Gl, d);
 }
 
+// ------------------------------------------------------ logistic pieces ---
 // num / (1 + E + El) for 0 <= E <= 1, El a tiny correction to E, num = 1 or
 // E + El, with 1 + E carried exactly: rounding 1 + E alone can cost a full
 // ulp of the quotient. The division is corrected with its exact remainder;
@@ -247,147 +352,108 @@ TA_HD V div_one_plus(V E, V El, mask_t<V> num_is_E) {
   return madd<V>(madd<V>(-q, de, rem), rcp, q);
 }
 
-// 1 - tanh(a) = 2 e^-2a / (1 + e^-2a) for a >= 0 or NaN. Past a = 9.1 it is
+// 1 - tanh(a) = 2 e^-2a / (1 + e^-2a) for a >= 0 or NaN. Past kTanhCap it is
 // below half an ulp of 1 and of any a - 1, so a is capped there.
 template <class V>
-TA_HD V one_minus_tanh_f(V a) {
+TA_HD V one_minus_tanh(V a) {
+  using T = scalar_t<V>;
   V El;
-  V E = exp_hl_f(cap(a, 9.1f) * -2.0f, El);
-  return 2.0f * div_one_plus(E, El, E == E);
+  V E = exp_hl(cap(a, FPV<V>::kTanhCap) * T(-2), El);
+  return T(2) * div_one_plus(E, El, E == E);
 }
 
-// ================================================================ double ===
-#if defined(TA_DEVICE_CODE)
-#define TA_LIBM_D(fn) ::fn
-#else
-#define TA_LIBM_D(fn) __builtin_##fn
-#endif
-#define TA_LANES_D(name, fn)                                                  \
-  template <class V>                                                          \
-  TA_HD V name(V x) {                                                         \
-    return map_lanes(x, [](double v) -> double { return TA_LIBM_D(fn)(v); }); \
-  }
-TA_LANES_D(exp_d, exp)
-TA_LANES_D(expm1_d, expm1)
-TA_LANES_D(log_d, log)
-TA_LANES_D(log1p_d, log1p)
-TA_LANES_D(tanh_d, tanh)
-TA_LANES_D(erf_d, erf)
-TA_LANES_D(erfc_d, erfc)
-#undef TA_LANES_D
-#undef TA_LIBM_D
-
-// 1/sqrt(2) and log(sqrt(2 pi)) as double pairs.
-constexpr double kRsqrt2Hi = 0x1.6a09e667f3bcdp-1;
-constexpr double kRsqrt2Lo = -0x1.bdd3413b26456p-55;
-constexpr double kLnSqrt2piHi = 0x1.d67f1c864beb5p-1;
-constexpr double kLnSqrt2piLo = -0x1.f2b5b8f5d28e7p-55;
-
+// e^-|x| as hi + lo, |x| capped where the result is 0 anyway.
 template <class V>
-TA_HD V one_minus_tanh_d(V a) {
-  V E = exp_d(cap(a, 20.0) * -2.0);
-  return 2.0 * div_one_plus(E, V{}, E == E);
+TA_HD V exp_neg_abs(V x, V& lo) {
+  return exp_hl(-cap(abs(x), -FPV<V>::kExpLo), lo);
 }
 
 }  // namespace detail
 
 // ============================================================ public API ===
 
-// e^x. float: |error| < 1 ulp.
+// e^x.
 template <class V>
 TA_HD V exp(V x) {
-  if constexpr (sizeof(scalar_t<V>) == 4) {
-    // Clamp so n stays small; e^89 still overflows to inf through the
-    // scaling and e^-104 still rounds to 0.
-    V xc = detail::cap(x, 89.0f);
-    xc = where<V>(xc < splat<V>(-104.0f), splat<V>(-104.0f), xc);
-    return detail::exp_clamped_f(xc);
-  } else {
-    return detail::exp_d(x);
-  }
+  using C = detail::FP<scalar_t<V>>;
+  return detail::exp_clamped(detail::floor_at(detail::cap(x, C::kExpHi), C::kExpLo));
 }
 
 // e^x - 1.
 template <class V>
 TA_HD V expm1(V x) {
-  if constexpr (sizeof(scalar_t<V>) == 4) {
-    using namespace detail;
-    // Below -30 the result is -1 in float; above 89 it overflows anyway.
-    V xc = cap(x, 89.0f);
-    xc = where<V>(xc < splat<V>(-30.0f), splat<V>(-30.0f), xc);
-    I<V> n;
-    V rlo;
-    V r = exp_reduce_f(xc, V{}, n, &rlo);
-    // expm1(r) = r + q; this polynomial is fitted to expm1's relative error.
-    V q = (r * r) * coef::f32_expm1_p(r);
-    // e^x - 1 = (t - 1) + t r + t (q + rlo), t = 2^n: t r is exact and
-    // (t - 1) + t r is summed error free, so only the last addition rounds.
-    // n = 128 (x > 88.37) would overflow t: use 2^127 and double at the end.
-    I<V> top = iwhere<V>(n > isplat<I<V>>(127), isplat<I<V>>(1), isplat<I<V>>(0));
-    V t = exp2i<V>(n - top);
-    V tm1, e1, s, e2;
-    two_sum<V>(t, splat<V>(-1.0f), tm1, e1);  // t - 1 is inexact for n > 24 or n < -24
-    two_sum<V>(tm1, t * r, s, e2);
-    V res = s + madd<V>(t, q + rlo, e1 + e2);
-    res = res * exp2i<V>(top);
-    // expm1(+-0) = +-0 (the sum above would give +0 for -0).
-    return where<V>(x == splat<V>(0.0f), x, res);
-  } else {
-    return detail::expm1_d(x);
-  }
+  using namespace detail;
+  using T = scalar_t<V>;
+  using C = FP<T>;
+  // Below kExpm1Lo the result is -1; above kExpHi it overflows anyway.
+  V xc = floor_at(cap(x, C::kExpHi), C::kExpm1Lo);
+  I<V> n;
+  V rlo;
+  V r = exp_reduce(xc, V{}, n, rlo);
+  // expm1(r) = r + q; this polynomial is fitted to expm1's relative error.
+  V q = (r * r) * expm1_p(r);
+  // e^x - 1 = (t - 1) + t r + t (q + rlo), t = 2^n: t r is exact and
+  // (t - 1) + t r is summed error free, so only the last addition rounds.
+  // n = kMaxExp + 1 would overflow t: use 2^kMaxExp and double at the end.
+  I<V> top = iwhere<V>(n > isplat<I<V>>(C::kMaxExp), isplat<I<V>>(1), isplat<I<V>>(0));
+  V t = exp2i<V>(n - top);
+  V tm1, e1, s, e2;
+  two_sum<V>(t, splat<V>(T(-1)), tm1, e1);  // t - 1 is inexact for large |n|
+  two_sum<V>(tm1, t * r, s, e2);
+  V res = s + madd<V>(t, q + rlo, e1 + e2);
+  res = res * exp2i<V>(top);
+  // expm1(+-0) = +-0 (the sum above would give +0 for -0).
+  return where<V>(x == splat<V>(T(0)), x, res);
 }
 
 // Natural logarithm.
 template <class V>
 TA_HD V log(V x) {
-  if constexpr (sizeof(scalar_t<V>) == 4) {
-    using namespace detail;
-    // Denormals: scale into the normal range first.
-    auto tiny = x < splat<V>(0x1p-126f);
-    V xs = where<V>(tiny, x * 0x1p23f, x);
-    I<V> e;
-    V m = log_split_f(xs, e);
-    V ef = to_fp<V>(e) - where<V>(tiny, splat<V>(23.0f), splat<V>(0.0f));
-    V res = log_assemble_f<false>(ef, m - 1.0f, V{});
-    res = where<V>(x == inf<V>(), x, res);
-    res = where<V>(x == splat<V>(0.0f), -inf<V>(), res);
-    return where<V>(mnot(x >= splat<V>(0.0f)), qnan<V>(), res);  // x < 0 or NaN
-  } else {
-    return detail::log_d(x);
-  }
+  using namespace detail;
+  using T = scalar_t<V>;
+  using C = FP<T>;
+  // Denormals: scale into the normal range first.
+  auto tiny = x < splat<V>(C::kMinNormal);
+  V xs = where<V>(tiny, x * exp2i<V>(isplat<I<V>>(C::kMant)), x);
+  // Lanes whose result is overridden below (x <= 0, NaN) get a harmless
+  // stand-in, so their bit patterns never reach the integer arithmetic.
+  xs = where<V>(x > splat<V>(T(0)), xs, splat<V>(T(1)));
+  I<V> e;
+  V m = log_split(xs, e);
+  V ef = int_to_fp<V>(e) - where<V>(tiny, splat<V>(T(C::kMant)), splat<V>(T(0)));
+  V res = log_assemble<false>(ef, m - T(1), V{});
+  res = where<V>(x == inf<V>(), x, res);
+  res = where<V>(x == splat<V>(T(0)), -inf<V>(), res);
+  return where<V>(mnot(x >= splat<V>(T(0))), qnan<V>(), res);  // x < 0 or NaN
 }
 
 // log(1 + x).
 template <class V>
 TA_HD V log1p(V x) {
-  if constexpr (sizeof(scalar_t<V>) == 4) {
-    using namespace detail;
-    V res = log1p_core_f(x, V{});
-    res = where<V>(x == inf<V>(), x, res);
-    res = where<V>(x == splat<V>(0.0f), x, res);  // keeps -0
-    res = where<V>(x == splat<V>(-1.0f), -inf<V>(), res);
-    return where<V>(mnot(x >= splat<V>(-1.0f)), qnan<V>(), res);
-  } else {
-    return detail::log1p_d(x);
-  }
+  using namespace detail;
+  using T = scalar_t<V>;
+  // Lanes whose result is overridden below get a harmless stand-in.
+  V res = log1p_core(where<V>(x > splat<V>(T(-1)), x, splat<V>(T(0))), V{});
+  res = where<V>(x == inf<V>(), x, res);
+  res = where<V>(x == splat<V>(T(0)), x, res);  // keeps -0
+  res = where<V>(x == splat<V>(T(-1)), -inf<V>(), res);
+  return where<V>(mnot(x >= splat<V>(T(-1))), qnan<V>(), res);
 }
 
-// Hyperbolic tangent.
+// Hyperbolic tangent: a + a^3 P(a^2) below 0.625, 1 - (1 - tanh a) above,
+// where 1 - tanh a <= 0.45 comes with 1 + e^-2a carried exactly.
 template <class V>
 TA_HD V tanh(V x) {
-  if constexpr (sizeof(scalar_t<V>) == 4) {
-    using namespace detail;
-    V a = abs(x);
-    V t = a * a;
-    V small = madd<V>(a * t, coef::f32_tanh_p(t), a);  // a + a^3 P(a^2)
-    V big = 1.0f - one_minus_tanh_f(a);
-    return copysign(where<V>(a < splat<V>(coef::kTanhPolyMax), small, big), x);
-  } else {
-    return detail::tanh_d(x);
-  }
+  using namespace detail;
+  using T = scalar_t<V>;
+  V a = abs(x);
+  V t = a * a;
+  V small = madd<V>(a * t, tanh_p(t), a);
+  V big = T(1) - one_minus_tanh(a);
+  return copysign(where<V>(a < splat<V>(T(coef::kTanhPolyMax)), small, big), x);
 }
 
-// x - tanh(x). The subtraction cancels for |x| up to ~2 (x^3/3 from two
+// x - tanh(x). The subtraction cancels for |x| up to ~2 (x^3/3 out of two
 // numbers of size x), so:
 //  float, |x| < 1: x^3/3 + x^5 P(x^2) with x^3 formed exactly and 1/3 as a
 //    float pair; the fitted correction is at most 30% of the result.
@@ -399,27 +465,25 @@ TA_HD V tanh(V x) {
 //    at x = 1 and shrinks fast.
 template <class V>
 TA_HD V tanhshrink(V x) {
+  using namespace detail;
   using T = scalar_t<V>;
+  using C = FP<T>;
   V a = abs(x);
   V t = a * a;
   // Where a^3 approaches the denormal range its low part (cl below) would
   // underflow first: form a^3 from a scaled a and undo the scaling at the end,
   // where a single multiply rounds a denormal result once.
-  constexpr T kTiny = sizeof(T) == 4 ? T(0x1p-25f) : T(0x1p-300);
-  constexpr T kUp = sizeof(T) == 4 ? T(0x1p24f) : T(0x1p300);
-  constexpr T kDown = sizeof(T) == 4 ? T(0x1p-72f) : T(0x1p-900);
-  auto tiny = a < splat<V>(kTiny);
-  V as = where<V>(tiny, a * kUp, a);
+  auto tiny = a < splat<V>(C::kCubeTiny);
+  V as = where<V>(tiny, a * C::kCubeUp, a);
   V th, tl, ch, cl;
   two_prod<V>(as, as, th, tl);
   two_prod<V>(as, th, ch, cl);
-  cl = madd<V>(as, tl, cl);  // as^3 = ch + cl to ~2^-48 relative
-  V small, big;
+  cl = madd<V>(as, tl, cl);  // as^3 = ch + cl to ~2^-2p relative
+  V small;
   if constexpr (sizeof(T) == 4) {
     using namespace coef;
     V w = madd<V>(t, f32_tanhshrink_p(t), f32_third_lo);  // 1/3 - (1/3)_hi + t P
     small = madd_acc<V>(ch, f32_third_hi, madd<V>(ch, w, cl * f32_third_hi));
-    big = (a - T(1)) + detail::one_minus_tanh_f(a);
   } else {
     using namespace coef;
     V Nh, Nl, Qh, Ql, u, ue;
@@ -436,142 +500,103 @@ TA_HD V tanhshrink(V x) {
     two_prod<V>(w, Qh, p, pe);
     V rem = ((Nh - p) - pe) + madd<V>(-w, Ql, Nl);
     w = madd<V>(rem, rcp, w);
-    small = madd<V>(ch, w, cl * w);
-    big = (a - T(1)) + detail::one_minus_tanh_d(a);
+    small = madd_acc<V>(ch, w, cl * w);
   }
-  small = small * where<V>(tiny, splat<V>(kDown), splat<V>(T(1)));
+  small = small * where<V>(tiny, splat<V>(C::kCubeDown), splat<V>(T(1)));
+  V big = (a - T(1)) + one_minus_tanh(a);
   return copysign(where<V>(a < splat<V>(T(coef::kTshrinkPolyMax)), small, big), x);
 }
 
-// Error function.
+// Error function: a (2/sqrt(pi)) + a^3 P(a^2) below 1 (2/sqrt(pi) as a pair),
+// 1 - erfc(a) above, where erfc <= 0.16 so its error shrinks by >= 5x.
 template <class V>
 TA_HD V erf(V x) {
-  if constexpr (sizeof(scalar_t<V>) == 4) {
-    using namespace detail;
-    V a = abs(x);
-    V t = a * a;
-    // a (2/sqrt(pi)) + a^3 P(a^2), with 2/sqrt(pi) applied as hi + lo.
-    V p = madd<V>(t, coef::f32_erf_p(t), coef::f32_two_over_sqrtpi_lo);
-    V small = madd_acc<V>(a, coef::f32_two_over_sqrtpi_hi, a * p);
-    // Past 1, 1 - erfc: erfc <= 0.16 there, so its error shrinks by >= 5x.
-    V big = 1.0f - erfc_pos_f(cap(a, 4.0f));
-    return copysign(where<V>(a < splat<V>(coef::kErfPolyMax), small, big), x);
+  using namespace detail;
+  using T = scalar_t<V>;
+  V a = abs(x);
+  V t = a * a;
+  T chi, clo;
+  if constexpr (sizeof(T) == 4) {
+    chi = coef::f32_two_over_sqrtpi_hi;
+    clo = coef::f32_two_over_sqrtpi_lo;
   } else {
-    return detail::erf_d(x);
+    chi = coef::f64_two_over_sqrtpi_hi;
+    clo = coef::f64_two_over_sqrtpi_lo;
   }
+  V p = madd<V>(t, erf_p(t), clo);
+  V small = madd_acc<V>(a, chi, a * p);
+  V big = T(1) - erfc_pos(cap(a, FP<T>::kErfCap));
+  return copysign(where<V>(a < splat<V>(T(coef::kErfPolyMax)), small, big), x);
 }
 
 // Complementary error function.
 template <class V>
 TA_HD V erfc(V x) {
-  if constexpr (sizeof(scalar_t<V>) == 4) {
-    V q = detail::erfc_pos_f(abs(x));
-    return where<V>(x < splat<V>(0.0f), 2.0f - q, q);
-  } else {
-    return detail::erfc_d(x);
-  }
+  using T = scalar_t<V>;
+  V q = detail::erfc_pos(abs(x));
+  return where<V>(x < splat<V>(T(0)), T(2) - q, q);
 }
 
 // Standard normal CDF Phi(x) = erfc(-x / sqrt(2)) / 2.
 template <class V>
 TA_HD V normcdf(V x) {
   using T = scalar_t<V>;
-  if constexpr (sizeof(T) == 4) {
-    V q = detail::ncdf_lower_f(abs(x));
-    return where<V>(x < splat<V>(0.0f), q, 1.0f - q);
-  } else {
-    using namespace detail;
-    // Upper half: Phi = 1 - erfc(u)/2 with u = x/sqrt(2) rounded; the rounding
-    // moves erfc(u) by ~2u^2 erfc(u) ulp, which is < 1/2 ulp of Phi >= 1/2.
-    // Lower half: u = |x|/sqrt(2) = uh + ul exactly enough, and
-    //   erfc(uh + ul) = erfc(uh) (1 - ul h(uh)),  h(u) = 2/(sqrt(pi) erfcx(u)).
-    // The correction is at most ~u^2 2^-52 relative, so h is only needed to a
-    // few digits: u + sqrt(u^2 + 2) matches h at infinity to O(u^-3) and is
-    // within 25% at 0, where the correction is negligible anyway.
-    V a = cap(abs(x), 40.0);  // Phi(-40) is far below the smallest denormal
-    V uh, ul;
-    two_prod<V>(a, splat<V>(kRsqrt2Hi), uh, ul);
-    ul = madd<V>(a, kRsqrt2Lo, ul);
-    V E = erfc_d(uh);
-    V h = uh + sqrt(madd<V>(uh, uh, 2.0));
-    V lower = 0.5 * madd<V>(-E * ul, h, E);
-    V upper = 1.0 - 0.5 * erfc_d(x * kRsqrt2Hi);
-    return where<V>(x < splat<V>(0.0), lower, upper);
-  }
+  V q = detail::ncdf_lower(abs(x));
+  return where<V>(x < splat<V>(T(0)), q, T(1) - q);
 }
 
 // Standard normal density e^(-x^2/2) / sqrt(2 pi), as one exponential of
 // -x^2/2 - log(sqrt(2 pi)) with the exponent carried exactly (x^2 by
-// two_prod), so only the exponential itself contributes error.
+// two_prod, the constant as a pair), so only the exponential contributes
+// error.
 template <class V>
 TA_HD V normpdf(V x) {
+  using namespace detail;
   using T = scalar_t<V>;
+  T khi, klo;
   if constexpr (sizeof(T) == 4) {
-    using namespace detail;
-    V z = cap(abs(x), 15.0f);  // phi(15) is below the smallest denormal
-    V h, l;
-    two_prod<V>(z, z, h, l);
-    V s, e;
-    two_sum<V>(h * -0.5f, splat<V>(-coef::f32_ln_sqrt2pi_hi), s, e);
-    V lo = e + (l * -0.5f - coef::f32_ln_sqrt2pi_lo);
-    return exp2sum_f(s, lo);
+    khi = coef::f32_ln_sqrt2pi_hi;
+    klo = coef::f32_ln_sqrt2pi_lo;
   } else {
-    using namespace detail;
-    V z = cap(abs(x), 40.0);
-    V h, l;
-    two_prod<V>(z, z, h, l);
-    V s, e;
-    two_sum<V>(h * -0.5, splat<V>(-kLnSqrt2piHi), s, e);
-    V lo = e + (l * -0.5 - kLnSqrt2piLo);
-    V E = exp_d(s);
-    return madd<V>(E, lo, E);  // e^(s + lo) = e^s (1 + lo), |lo| < 2^-50
+    khi = coef::f64_ln_sqrt2pi_hi;
+    klo = coef::f64_ln_sqrt2pi_lo;
   }
+  V z = cap(abs(x), FP<T>::kNormpdfCap);  // beyond, below the smallest denormal
+  V h, l;
+  two_prod<V>(z, z, h, l);
+  V s, e;
+  two_sum<V>(h * T(-0.5), splat<V>(-khi), s, e);
+  V lo = e + (l * T(-0.5) - klo);
+  return exp2sum(s, lo);
 }
 
 // Logistic sigmoid 1 / (1 + e^-x), as num / (1 + e^-|x|) with num = 1 or
-// e^-|x|, so neither tail overflows or cancels; 1 + e^-|x| is carried exactly
-// into the division (div_one_plus).
+// e^-|x|, so neither tail overflows or cancels; e^-|x| is carried as hi + lo
+// and 1 + e^-|x| exactly into the division (div_one_plus).
 template <class V>
 TA_HD V sigmoid(V x) {
   using T = scalar_t<V>;
-  V E, El;
-  if constexpr (sizeof(T) == 4) {
-    E = detail::exp_hl_f(-detail::cap(abs(x), 104.0f), El);
-  } else {
-    E = detail::exp_d(-abs(x));
-    El = V{};
-  }
+  V El;
+  V E = detail::exp_neg_abs(x, El);
   return detail::div_one_plus(E, El, x < splat<V>(T(0)));
 }
 
-// log(1 + e^x) = max(x, 0) + log1p(e^-|x|).
+// log(1 + e^x) = max(x, 0) + log1p(e^-|x|), e^-|x| carried as hi + lo.
 template <class V>
 TA_HD V softplus(V x) {
   using T = scalar_t<V>;
-  V L;
-  if constexpr (sizeof(T) == 4) {
-    V El;
-    V E = detail::exp_hl_f(-detail::cap(abs(x), 104.0f), El);
-    L = detail::log1p_core_f(E, El);
-  } else {
-    L = detail::log1p_d(detail::exp_d(-abs(x)));
-  }
-  return max_nan(x, splat<V>(T(0))) + L;
+  V El;
+  V E = detail::exp_neg_abs(x, El);
+  return max_nan(x, splat<V>(T(0))) + detail::log1p_core(E, El);
 }
 
 // log(sigmoid(x)) = min(x, 0) - log1p(e^-|x|).
 template <class V>
 TA_HD V log_sigmoid(V x) {
   using T = scalar_t<V>;
-  V L;
-  if constexpr (sizeof(T) == 4) {
-    V El;
-    V E = detail::exp_hl_f(-detail::cap(abs(x), 104.0f), El);
-    L = detail::log1p_core_f(E, El);
-  } else {
-    L = detail::log1p_d(detail::exp_d(-abs(x)));
-  }
-  return min_nan(x, splat<V>(T(0))) - L;
+  V El;
+  V E = detail::exp_neg_abs(x, El);
+  return min_nan(x, splat<V>(T(0))) - detail::log1p_core(E, El);
 }
 
 }  // namespace m

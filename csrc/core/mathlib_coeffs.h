@@ -31,34 +31,67 @@ TA_HD V pick(mask_t<V> in0, mask_t<V> in1, mask_t<V> in2, scalar_t<V> a, scalar_
              scalar_t<V> d) {
   return where<V>(in0, splat<V>(a), pick<V>(in1, in2, b, c, d));
 }
+template <class V>
+TA_HD V pick(mask_t<V> in0, mask_t<V> in1, mask_t<V> in2, mask_t<V> in3, scalar_t<V> a, scalar_t<V> b,
+             scalar_t<V> c, scalar_t<V> d, scalar_t<V> e) {
+  return where<V>(in0, splat<V>(a), pick<V>(in1, in2, in3, b, c, d, e));
+}
 
-// Interval boundaries the tables were fitted for.
-constexpr float kErfcB1 = 0x1p-1f;
-constexpr float kErfcB2 = 0x1.4p+0f;
-constexpr float kErfcB3 = 0x1.4p+1f;
-constexpr float kErfcB4 = 0x1.5p+3f;
-constexpr float kErfcC0 = 0x1p-2f;
-constexpr float kErfcC1 = 0x1.1p+0f;
-constexpr float kErfcC2 = 0x1.ep+0f;
-constexpr float kNcdfB1 = 0x1.8p-1f;
-constexpr float kNcdfB2 = 0x1.cp+0f;
-constexpr float kNcdfB3 = 0x1.cp+1f;
-constexpr float kNcdfB4 = 0x1.dp+3f;
-constexpr float kNcdfC0 = 0x1.8p-2f;
-constexpr float kNcdfC1 = 0x1.8p+0f;
-constexpr float kNcdfC2 = 0x1.5p+1f;
+// Piece boundaries (b1..) and expansion points (c0..) the tables were fitted for.
+constexpr float f32_erfc_b1 = 0x1p-1f;
+constexpr float f32_erfc_b2 = 0x1.4p+0f;
+constexpr float f32_erfc_b3 = 0x1.4p+1f;
+constexpr float f32_erfc_b4 = 0x1.5p+3f;
+constexpr float f32_erfc_c0 = 0x1p-2f;
+constexpr float f32_erfc_c1 = 0x1.1p+0f;
+constexpr float f32_erfc_c2 = 0x1.ep+0f;
+constexpr float f32_ncdf_b1 = 0x1.8p-1f;
+constexpr float f32_ncdf_b2 = 0x1.cp+0f;
+constexpr float f32_ncdf_b3 = 0x1.cp+1f;
+constexpr float f32_ncdf_b4 = 0x1.dp+3f;
+constexpr float f32_ncdf_c0 = 0x1.8p-2f;
+constexpr float f32_ncdf_c1 = 0x1.8p+0f;
+constexpr float f32_ncdf_c2 = 0x1.5p+1f;
+constexpr double f64_erfc_b1 = 0x1.8p-1;
+constexpr double f64_erfc_b2 = 0x1.8p+0;
+constexpr double f64_erfc_b3 = 0x1.4p+1;
+constexpr double f64_erfc_b4 = 0x1p+2;
+constexpr double f64_erfc_b5 = 0x1.b8p+4;
+constexpr double f64_erfc_c0 = 0x1.8p-2;
+constexpr double f64_erfc_c1 = 0x1.2p+0;
+constexpr double f64_erfc_c2 = 0x1p+1;
+constexpr double f64_erfc_c3 = 0x1.ap+1;
+constexpr double f64_ncdf_b1 = 0x1p+0;
+constexpr double f64_ncdf_b2 = 0x1p+1;
+constexpr double f64_ncdf_b3 = 0x1.cp+1;
+constexpr double f64_ncdf_b4 = 0x1.6p+2;
+constexpr double f64_ncdf_b5 = 0x1.38p+5;
+constexpr double f64_ncdf_c0 = 0x1p-1;
+constexpr double f64_ncdf_c1 = 0x1.8p+0;
+constexpr double f64_ncdf_c2 = 0x1.6p+1;
+constexpr double f64_ncdf_c3 = 0x1.2p+2;
 constexpr float kTanhPolyMax = 0x1.4p-1f;
 constexpr float kTshrinkPolyMax = 0x1p+0f;
 constexpr float kErfPolyMax = 0x1p+0f;
 
-// Constants kept as a float pair (value = hi + lo) where their rounding
-// would show in the result.
+// Constants kept as a pair (value = hi + lo) where their rounding would
+// show in the result.
 constexpr float f32_third_hi = 0x1.555556p-2f;
 constexpr float f32_third_lo = -0x1.555556p-27f;
 constexpr float f32_two_over_sqrtpi_hi = 0x1.20dd76p+0f;
 constexpr float f32_two_over_sqrtpi_lo = -0x1.f7ac92p-25f;
 constexpr float f32_ln_sqrt2pi_hi = 0x1.d67f1cp-1f;
 constexpr float f32_ln_sqrt2pi_lo = 0x1.0c97d6p-26f;
+constexpr float f32_rsqrt2_hi = 0x1.6a09e6p-1f;
+constexpr float f32_rsqrt2_lo = 0x1.9fcef4p-27f;
+constexpr double f64_third_hi = 0x1.5555555555555p-2;
+constexpr double f64_third_lo = 0x1.5555555555555p-56;
+constexpr double f64_two_over_sqrtpi_hi = 0x1.20dd750429b6dp+0;
+constexpr double f64_two_over_sqrtpi_lo = 0x1.1ae3a914fed8p-56;
+constexpr double f64_ln_sqrt2pi_hi = 0x1.d67f1c864beb5p-1;
+constexpr double f64_ln_sqrt2pi_lo = -0x1.65b5a1b7ff5dfp-55;
+constexpr double f64_rsqrt2_hi = 0x1.6a09e667f3bcdp-1;
+constexpr double f64_rsqrt2_lo = -0x1.bdd3413b26456p-55;
 
 // exp(r) ~ 1 + r + r^2 P(r), |r| <= ln2/2
 //   on [-0.346594, 0.346594] in v = r: max relative error 2^-28.0, Horner rounding <= 0.59 ulp
@@ -66,7 +99,7 @@ template <class V>
 TA_HD V f32_exp_p(V v) {
   static_assert(sizeof(scalar_t<V>) == sizeof(float), "coefficient format");
   V p = splat<V>(0x1.6a244p-10f);
-  p = madd<V>(p, v, 0x1.1239dep-7f);
+  p = madd<V>(p, v, 0x1.1239dcp-7f);
   p = madd<V>(p, v, 0x1.5558f2p-5f);
   p = madd<V>(p, v, 0x1.555492p-3f);
   p = madd<V>(p, v, 0x1.fffffcp-2f);
@@ -92,20 +125,20 @@ TA_HD V f32_expm1_p(V v) {
 template <class V>
 TA_HD V f32_log1p_p(V v) {
   static_assert(sizeof(scalar_t<V>) == sizeof(float), "coefficient format");
-  V p = splat<V>(-0x1.383052p-4f);
-  p = madd<V>(p, v, 0x1.084882p-3f);
-  p = madd<V>(p, v, -0x1.0f376ap-3f);
-  p = madd<V>(p, v, 0x1.227198p-3f);
-  p = madd<V>(p, v, -0x1.54276cp-3f);
-  p = madd<V>(p, v, 0x1.99a3f4p-3f);
-  p = madd<V>(p, v, -0x1.000426p-2f);
+  V p = splat<V>(-0x1.386482p-4f);
+  p = madd<V>(p, v, 0x1.085a8ep-3f);
+  p = madd<V>(p, v, -0x1.0f3652p-3f);
+  p = madd<V>(p, v, 0x1.226ee6p-3f);
+  p = madd<V>(p, v, -0x1.542736p-3f);
+  p = madd<V>(p, v, 0x1.99a412p-3f);
+  p = madd<V>(p, v, -0x1.000428p-2f);
   p = madd<V>(p, v, 0x1.55555p-2f);
   p = madd<V>(p, v, -0x1.fffff8p-2f);
   return p;
 }
 
 // tanh(x) ~ x + x^3 P(x^2), 0 <= x <= 0.625
-//   on [0, 0.625] in v = x^2: max relative error 2^-26.8, Horner rounding <= 0.56 ulp
+//   on [0.0, 0.625] in v = x^2: max relative error 2^-26.8, Horner rounding <= 0.56 ulp
 template <class V>
 TA_HD V f32_tanh_p(V v) {
   static_assert(sizeof(scalar_t<V>) == sizeof(float), "coefficient format");
@@ -118,12 +151,12 @@ TA_HD V f32_tanh_p(V v) {
 }
 
 // erf(x) ~ x (2/sqrt(pi)) + x^3 P(x^2), 0 <= x <= 1.0
-//   on [0, 1.0] in v = x^2: max relative error 2^-26.3, Horner rounding <= 0.67 ulp
+//   on [0.0, 1.0] in v = x^2: max relative error 2^-26.3, Horner rounding <= 0.67 ulp
 template <class V>
 TA_HD V f32_erf_p(V v) {
   static_assert(sizeof(scalar_t<V>) == sizeof(float), "coefficient format");
-  V p = splat<V>(0x1.4b4c54p-14f);
-  p = madd<V>(p, v, -0x1.a4bbb2p-11f);
+  V p = splat<V>(0x1.4b4c6ep-14f);
+  p = madd<V>(p, v, -0x1.a4bbb6p-11f);
   p = madd<V>(p, v, 0x1.54248ep-8f);
   p = madd<V>(p, v, -0x1.b7fdb2p-6f);
   p = madd<V>(p, v, 0x1.ce2d4ep-4f);
@@ -132,14 +165,14 @@ TA_HD V f32_erf_p(V v) {
 }
 
 // x - tanh(x) ~ x^3/3 + x^5 P(x^2), 0 <= x <= 1.0
-//   on [0, 1.0] in v = x^2: max relative error 2^-27.3, Horner rounding <= 0.92 ulp
+//   on [0.0, 1.0] in v = x^2: max relative error 2^-27.3, Horner rounding <= 0.92 ulp
 template <class V>
 TA_HD V f32_tanhshrink_p(V v) {
   static_assert(sizeof(scalar_t<V>) == sizeof(float), "coefficient format");
-  V p = splat<V>(-0x1.2fddfap-13f);
-  p = madd<V>(p, v, 0x1.e850aep-11f);
-  p = madd<V>(p, v, -0x1.a5df6cp-9f);
-  p = madd<V>(p, v, 0x1.1d4e92p-7f);
+  V p = splat<V>(-0x1.2fdd4p-13f);
+  p = madd<V>(p, v, 0x1.e85026p-11f);
+  p = madd<V>(p, v, -0x1.a5df46p-9f);
+  p = madd<V>(p, v, 0x1.1d4e8ep-7f);
   p = madd<V>(p, v, -0x1.65b736p-6f);
   p = madd<V>(p, v, 0x1.ba1318p-5f);
   p = madd<V>(p, v, -0x1.1110fcp-3f);
@@ -150,22 +183,22 @@ TA_HD V f32_tanhshrink_p(V v) {
 //   on [0.0, 0.5] in v = x - 0.25: max relative error 2^-27.7, Horner rounding <= 0.79 ulp
 //   on [0.5, 1.25] in v = x - 1.0625: max relative error 2^-27.7, Horner rounding <= 0.82 ulp
 //   on [1.25, 2.5] in v = x - 1.875: max relative error 2^-26.5, Horner rounding <= 0.84 ulp
-//   on [2.5, 10.5] in v = 1/x^2, times 1/x: max relative error 2^-28.9, Horner rounding <= 0.56 ulp
+//   on [0.00907029, 0.16] in v = s = 1/x^2 (x in [2.5, 10.5]), times 1/x: max relative error 2^-29.1, Horner rounding <= 0.56 ulp
 // Piece i where in_i is the first true mask, the last piece where none is.
 template <class V>
 TA_HD V f32_erfcx_pw(V v, mask_t<V> in0, mask_t<V> in1, mask_t<V> in2, V& lo) {
   static_assert(sizeof(scalar_t<V>) == sizeof(float), "coefficient format");
-  V p = pick<V>(in0, in1, in2, 0x1.fe320ep-7f, 0x1.e8e0eap-10f, 0x1.5d4da6p-14f, 0x1.81eb98p+6f);
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.1ae56ap-5f, -0x1.873346p-10f, -0x1.1d9782p-12f, -0x1.6cc72ap+6f));
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.1d0856p-4f, 0x1.8d8968p-8f, 0x1.990aa8p-11f, 0x1.4a8326p+5f));
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.145256p-3f, -0x1.d4138ep-7f, -0x1.324daap-9f, -0x1.9b38c6p+3f));
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.f0ac7cp-3f, 0x1.0c2e72p-5f, 0x1.b99692p-8f, 0x1.c0461ap+1f));
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.9799aep-2f, -0x1.2092ccp-4f, -0x1.2efc18p-6f, -0x1.0d11a6p+0f));
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.2b497ep-1f, 0x1.1f7422p-3f, 0x1.8a6f02p-5f, 0x1.b1283ap-2f));
+  V p = pick<V>(in0, in1, in2, 0x1.fe320ep-7f, 0x1.e8e0eap-10f, 0x1.5d4da6p-14f, 0x1.81eb6p+6f);
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.1ae56ap-5f, -0x1.873346p-10f, -0x1.1d9782p-12f, -0x1.6cc706p+6f));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.1d0856p-4f, 0x1.8d8968p-8f, 0x1.990aa8p-11f, 0x1.4a8312p+5f));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.145256p-3f, -0x1.d4138ep-7f, -0x1.324daap-9f, -0x1.9b38bap+3f));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.f0ac7cp-3f, 0x1.0c2e72p-5f, 0x1.b99692p-8f, 0x1.c04616p+1f));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.9799aep-2f, -0x1.2092ccp-4f, -0x1.2efc18p-6f, -0x1.0d11a4p+0f));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.2b497ep-1f, 0x1.1f7422p-3f, 0x1.8a6f02p-5f, 0x1.b12838p-2f));
   p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.7c857cp-1f, -0x1.04ec88p-2f, -0x1.e3657cp-4f, -0x1.20dd14p-2f));
   // Constant term as hi + lo. The result is returned unrounded, as hi + lo
   // (|p| < |c0| here), so that the caller rounds only once, later.
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.c6b842p-26f, 0x1.60119ep-27f, 0x1.d40b5ep-29f, 0x1.9218fep-26f));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.c6b842p-26f, 0x1.60119ep-27f, 0x1.d40b5ep-29f, 0x1.9538cap-26f));
   V hi;
   fast_two_sum<V>(pick<V>(in0, in1, in2, 0x1.8a6adcp-1f, 0x1.a4f55p-2f, 0x1.13e574p-2f, 0x1.20dd74p-1f), p, hi, lo);
   return hi;
@@ -175,24 +208,202 @@ TA_HD V f32_erfcx_pw(V v, mask_t<V> in0, mask_t<V> in1, mask_t<V> in2, V& lo) {
 //   on [0.0, 0.75] in v = z - 0.375: max relative error 2^-28.5, Horner rounding <= 0.86 ulp
 //   on [0.75, 1.75] in v = z - 1.5: max relative error 2^-29.3, Horner rounding <= 0.86 ulp
 //   on [1.75, 3.5] in v = z - 2.625: max relative error 2^-26.2, Horner rounding <= 0.90 ulp
-//   on [3.5, 14.5] in v = 1/z^2, times 1/z: max relative error 2^-29.9, Horner rounding <= 0.58 ulp
+//   on [0.00475624, 0.0816327] in v = s = 1/z^2 (z in [3.5, 14.5]), times 1/z: max relative error 2^-29.7, Horner rounding <= 0.58 ulp
 // Piece i where in_i is the first true mask, the last piece where none is.
 template <class V>
 TA_HD V f32_ncdf_pw(V v, mask_t<V> in0, mask_t<V> in1, mask_t<V> in2, V& lo) {
   static_assert(sizeof(scalar_t<V>) == sizeof(float), "coefficient format");
-  V p = pick<V>(in0, in1, in2, 0x1.274304p-11f, 0x1.a114c8p-15f, 0x1.6f3d8ep-19f, 0x1.01819ap+14f);
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.888b42p-10f, -0x1.5b4f7ep-14f, -0x1.a6d546p-17f, -0x1.efc64p+12f));
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.0ce4aap-8f, 0x1.86964ap-12f, 0x1.aacb9p-15f, 0x1.c890aap+10f));
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.747e1cp-7f, -0x1.4c603ap-10f, -0x1.c1e488p-13f, -0x1.1fa61p+8f));
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.dc3d98p-6f, 0x1.0d55dcp-8f, 0x1.c855aap-11f, 0x1.3bef82p+5f));
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.15ca28p-4f, -0x1.998018p-7f, -0x1.b872dcp-9f, -0x1.7c51ap+2f));
+  V p = pick<V>(in0, in1, in2, 0x1.274304p-11f, 0x1.a114c8p-15f, 0x1.6f3d8ep-19f, 0x1.0181a4p+14f);
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.888b42p-10f, -0x1.5b4f7ep-14f, -0x1.a6d546p-17f, -0x1.efc64cp+12f));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.0ce4aap-8f, 0x1.86964ap-12f, 0x1.aacb9p-15f, 0x1.c890bp+10f));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.747e1cp-7f, -0x1.4c603ap-10f, -0x1.c1e488p-13f, -0x1.1fa612p+8f));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.dc3d98p-6f, 0x1.0d55dcp-8f, 0x1.c855aap-11f, 0x1.3bef84p+5f));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.15ca28p-4f, -0x1.998018p-7f, -0x1.b872dcp-9f, -0x1.7c51a2p+2f));
   p = madd<V>(p, v, pick<V>(in0, in1, in2, 0x1.222f1ap-3f, 0x1.204044p-5f, 0x1.931dep-7f, 0x1.324702p+0f));
   p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.06bfbp-2f, -0x1.71c04cp-4f, -0x1.5b205ap-5f, -0x1.9883b8p-2f));
   // Constant term as hi + lo. The result is returned unrounded, as hi + lo
   // (|p| < |c0| here), so that the caller rounds only once, later.
-  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.eec31ap-31f, -0x1.c1f65p-29f, -0x1.272026p-28f, 0x1.e04b2cp-27f));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, -0x1.eec31ap-31f, -0x1.c1f65p-29f, -0x1.272026p-28f, 0x1.e2ad7ep-27f));
   V hi;
   fast_two_sum<V>(pick<V>(in0, in1, in2, 0x1.84b706p-2f, 0x1.a57056p-3f, 0x1.1630fap-3f, 0x1.988452p-2f), p, hi, lo);
+  return hi;
+}
+
+// exp(r) ~ 1 + r + r^2 P(r), |r| <= ln2/2
+//   on [-0.346594, 0.346594] in v = r: max relative error 2^-60.3, Horner rounding <= 0.59 ulp
+template <class V>
+TA_HD V f64_exp_p(V v) {
+  static_assert(sizeof(scalar_t<V>) == sizeof(double), "coefficient format");
+  V p = splat<V>(0x1.1e3d319d2ebfbp-29);
+  p = madd<V>(p, v, 0x1.af6be245c821bp-26);
+  p = madd<V>(p, v, 0x1.27e5b43dd812dp-22);
+  p = madd<V>(p, v, 0x1.71ddf023f7087p-19);
+  p = madd<V>(p, v, 0x1.a01a013696816p-16);
+  p = madd<V>(p, v, 0x1.a01a01b37cfb1p-13);
+  p = madd<V>(p, v, 0x1.6c16c16c30469p-10);
+  p = madd<V>(p, v, 0x1.111111110ec61p-7);
+  p = madd<V>(p, v, 0x1.5555555555503p-5);
+  p = madd<V>(p, v, 0x1.555555555555bp-3);
+  p = madd<V>(p, v, 0x1p-1);
+  return p;
+}
+
+// expm1(r) ~ r + r^2 P(r), |r| <= ln2/2
+//   on [-0.346594, 0.346594] in v = r: max relative error 2^-59.9, Horner rounding <= 0.59 ulp
+template <class V>
+TA_HD V f64_expm1_p(V v) {
+  static_assert(sizeof(scalar_t<V>) == sizeof(double), "coefficient format");
+  V p = splat<V>(0x1.1ee88a6fc09f8p-29);
+  p = madd<V>(p, v, 0x1.af5e6fae30baep-26);
+  p = madd<V>(p, v, 0x1.27e53627f97c5p-22);
+  p = madd<V>(p, v, 0x1.71ddf88188c85p-19);
+  p = madd<V>(p, v, 0x1.a01a017bc997ap-16);
+  p = madd<V>(p, v, 0x1.a01a01afd2e04p-13);
+  p = madd<V>(p, v, 0x1.6c16c16c1f06ap-10);
+  p = madd<V>(p, v, 0x1.111111110f6dcp-7);
+  p = madd<V>(p, v, 0x1.555555555553fp-5);
+  p = madd<V>(p, v, 0x1.5555555555559p-3);
+  p = madd<V>(p, v, 0x1p-1);
+  return p;
+}
+
+// log1p(f) ~ f + f^2 P(f), f in [sqrt(1/2)-1, sqrt(2)-1]
+//   on [-0.292894, 0.414215] in v = f: max relative error 2^-58.3, Horner rounding <= 0.77 ulp
+template <class V>
+TA_HD V f64_log1p_p(V v) {
+  static_assert(sizeof(scalar_t<V>) == sizeof(double), "coefficient format");
+  V p = splat<V>(0x1.70e5ee44bf6f7p-6);
+  p = madd<V>(p, v, -0x1.bc948f428f688p-5);
+  p = madd<V>(p, v, 0x1.f14b3e5ec86dfp-5);
+  p = madd<V>(p, v, -0x1.a91cfc6b0c267p-5);
+  p = madd<V>(p, v, 0x1.9b51f003cb901p-5);
+  p = madd<V>(p, v, -0x1.c0b8858ad5ddbp-5);
+  p = madd<V>(p, v, 0x1.e39ebd1243255p-5);
+  p = madd<V>(p, v, -0x1.007198fc326b8p-4);
+  p = madd<V>(p, v, 0x1.1108310b9421cp-4);
+  p = madd<V>(p, v, -0x1.2489aabd0cbaap-4);
+  p = madd<V>(p, v, 0x1.3b13b08edb7dbp-4);
+  p = madd<V>(p, v, -0x1.5555ba918e27cp-4);
+  p = madd<V>(p, v, 0x1.745d1b161b092p-4);
+  p = madd<V>(p, v, -0x1.999996bd3ac29p-4);
+  p = madd<V>(p, v, 0x1.c71c719fd4612p-4);
+  p = madd<V>(p, v, -0x1.000000062f9c8p-3);
+  p = madd<V>(p, v, 0x1.24924924e9ec7p-3);
+  p = madd<V>(p, v, -0x1.5555555546a45p-3);
+  p = madd<V>(p, v, 0x1.9999999998ecap-3);
+  p = madd<V>(p, v, -0x1.000000000007fp-2);
+  p = madd<V>(p, v, 0x1.5555555555559p-2);
+  p = madd<V>(p, v, -0x1p-1);
+  return p;
+}
+
+// tanh(x) ~ x + x^3 P(x^2), 0 <= x <= 0.625
+//   on [0.0, 0.625] in v = x^2: max relative error 2^-56.6, Horner rounding <= 0.56 ulp
+template <class V>
+TA_HD V f64_tanh_p(V v) {
+  static_assert(sizeof(scalar_t<V>) == sizeof(double), "coefficient format");
+  V p = splat<V>(0x1.957d4845cb703p-18);
+  p = madd<V>(p, v, -0x1.fa7326d5f37adp-16);
+  p = madd<V>(p, v, 0x1.80059d87e7fbdp-14);
+  p = madd<V>(p, v, -0x1.f10c91d37460dp-13);
+  p = madd<V>(p, v, 0x1.350ade91b5b3cp-11);
+  p = madd<V>(p, v, -0x1.7d9c1d017bc9p-10);
+  p = madd<V>(p, v, 0x1.d6d3584776ed6p-9);
+  p = madd<V>(p, v, -0x1.226e32c1054d8p-7);
+  p = madd<V>(p, v, 0x1.664f4870360b5p-6);
+  p = madd<V>(p, v, -0x1.ba1ba1b9ce601p-5);
+  p = madd<V>(p, v, 0x1.1111111110c03p-3);
+  p = madd<V>(p, v, -0x1.5555555555552p-2);
+  return p;
+}
+
+// erf(x) ~ x (2/sqrt(pi)) + x^3 P(x^2), 0 <= x <= 1.0
+//   on [0.0, 1.0] in v = x^2: max relative error 2^-56.3, Horner rounding <= 0.67 ulp
+template <class V>
+TA_HD V f64_erf_p(V v) {
+  static_assert(sizeof(scalar_t<V>) == sizeof(double), "coefficient format");
+  V p = splat<V>(0x1.05ee6792f8414p-34);
+  p = madd<V>(p, v, -0x1.389882de447ep-30);
+  p = madd<V>(p, v, 0x1.f7b3db944f5b5p-27);
+  p = madd<V>(p, v, -0x1.5f1eca238a5p-23);
+  p = madd<V>(p, v, 0x1.b9df2524c1734p-20);
+  p = madd<V>(p, v, -0x1.f4d1e39f0be5fp-17);
+  p = madd<V>(p, v, 0x1.f9a321e22dd4ep-14);
+  p = madd<V>(p, v, -0x1.c02db3db73e98p-11);
+  p = madd<V>(p, v, 0x1.565bcd0dc092ap-8);
+  p = madd<V>(p, v, -0x1.b82ce312851dp-6);
+  p = madd<V>(p, v, 0x1.ce2f21a042b45p-4);
+  p = madd<V>(p, v, -0x1.812746b0379e6p-2);
+  return p;
+}
+
+// erfcx(x) = exp(x^2) erfc(x)
+//   on [0.0, 0.75] in v = x - 0.375: max relative error 2^-58.5, Horner rounding <= 1.02 ulp
+//   on [0.75, 1.5] in v = x - 1.125: max relative error 2^-58.1, Horner rounding <= 0.84 ulp
+//   on [1.5, 2.5] in v = x - 2.0: max relative error 2^-59.1, Horner rounding <= 0.79 ulp
+//   on [2.5, 4.0] in v = x - 3.25: max relative error 2^-58.8, Horner rounding <= 0.76 ulp
+//   on [0.00132231, 0.0625] in v = s = 1/x^2 (x in [4.0, 27.5]), times 1/x: max relative error 2^-60.2, Horner rounding <= 0.53 ulp
+// Piece i where in_i is the first true mask, the last piece where none is.
+template <class V>
+TA_HD V f64_erfcx_pw(V v, mask_t<V> in0, mask_t<V> in1, mask_t<V> in2, mask_t<V> in3, V& lo) {
+  static_assert(sizeof(scalar_t<V>) == sizeof(double), "coefficient format");
+  V p = pick<V>(in0, in1, in2, in3, -0x1.fc10d2d7d4d9cp-22, -0x1.898831a3671afp-22, 0x1.cd886babdd633p-31, -0x1.02589465e8d0fp-38, -0x1.33b0c65676629p+35);
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.b42739b451ebep-19, 0x1.7811c39b7e26cp-24, 0x1.98cf5b1e7966ap-30, 0x1.0b3a7acb3a5e6p-36, 0x1.91d6cee67bc5bp+34));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.4797ff359c06p-17, -0x1.2f55d4cc69bf4p-25, -0x1.eb5c98373906dp-28, -0x1.201fffb526cedp-34, -0x1.f5d50f895eca3p+32));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.d7be338dfbccbp-16, 0x1.b66861aa1234dp-21, 0x1.912d91f3091b6p-26, 0x1.66d299385eed2p-32, 0x1.943a464ecbaccp+30));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.550a5a1afcc4bp-14, -0x1.772e835367483p-19, -0x1.83534b8ae5e42p-24, -0x1.b09cf41fc7956p-30, -0x1.e221a58a2e9f7p+27));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.dd5cc708b9caep-13, 0x1.29a96b047c9b6p-17, 0x1.7245d58b7552bp-22, 0x1.fd0cacededd54p-28, 0x1.d4eb1d5fe85f5p+24));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.421ff6110460bp-11, -0x1.d296a30b263e3p-16, -0x1.5780f6ff25bf4p-20, -0x1.268a59a63da39p-25, -0x1.958e74a9dac53p+21));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.a26986f4bc885p-10, 0x1.6273fa8929eabp-14, 0x1.369780cf286e6p-18, 0x1.4ec057c5a0715p-23, 0x1.52f7df12c504fp+18));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.04aee2e976aa9p-8, -0x1.041e5a77044d3p-12, -0x1.115ceaf4e2609p-16, -0x1.753cb3f7e9653p-21, -0x1.262dfe2ddb118p+15));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.3662c243ad70dp-7, 0x1.6fd9a602f83a6p-11, 0x1.d37ba51181efcp-15, 0x1.97dd799ec042bp-19, 0x1.16d871414cbf5p+12));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.5f7747835312p-6, -0x1.f38c6caa9fecep-10, -0x1.838221955d24dp-13, -0x1.b45d02492b59ap-17, -0x1.29c77419d732p+9));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.78491fa73d597p-5, 0x1.446c5166328e1p-8, 0x1.369ffa081129bp-11, 0x1.c882f02200089p-15, 0x1.6e8b251fb1cccp+6));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.7a16147a48b2bp-4, -0x1.910a5d7c4ae19p-7, -0x1.e028e8a533d2bp-10, -0x1.d25ebba1e39a1p-13, -0x1.0a94586a0d478p+4));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.611afb945d255p-3, 0x1.d4e711a2e044p-6, 0x1.64907215a3802p-8, 0x1.d085857a19693p-11, 0x1.d9eb53af09d65p+1));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.2e82dbf847071p-2, -0x1.01343a2c9211bp-4, -0x1.fa9d3ac955fap-7, -0x1.c24b49c47a191p-9, -0x1.0ecf9db35a3dcp+0));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.d28c0e1177cd6p-2, 0x1.05e72521ca1b6p-3, 0x1.5672b9ea13de8p-5, 0x1.a7eddc9ee641dp-7, 0x1.b14c2f863d4ddp-2));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.3a5c679d7bb59p-1, -0x1.e78b356770fbbp-3, -0x1.b57034efd3f72p-4, -0x1.82a8522b868a1p-5, -0x1.20dd750429b67p-2));
+  // Constant term as hi + lo. The result is returned unrounded, as hi + lo
+  // (|p| < |c0| here), so that the caller rounds only once, later.
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.5071c27e1d6c5p-57, -0x1.d6e252bcdc957p-58, -0x1.4c27d70293c24p-58, -0x1.7bd111d441613p-61, 0x1.251a2d7e10facp-57));
+  V hi;
+  fast_two_sum<V>(pick<V>(in0, in1, in2, in3, 0x1.5f28ade3ca4acp-1, 0x1.9531e09b149b5p-2, 0x1.058671b52c776p-2, 0x1.54a7a08d4bb45p-3, 0x1.20dd750429b6dp-1), p, hi, lo);
+  return hi;
+}
+
+// Phi(-z) exp(z^2/2)
+//   on [0.0, 1.0] in v = z - 0.5: max relative error 2^-58.9, Horner rounding <= 1.08 ulp
+//   on [1.0, 2.0] in v = z - 1.5: max relative error 2^-58.2, Horner rounding <= 0.77 ulp
+//   on [2.0, 3.5] in v = z - 2.75: max relative error 2^-58.3, Horner rounding <= 0.86 ulp
+//   on [3.5, 5.5] in v = z - 4.5: max relative error 2^-59.1, Horner rounding <= 0.79 ulp
+//   on [0.000657462, 0.0330579] in v = s = 1/z^2 (z in [5.5, 39.0]), times 1/z: max relative error 2^-60.0, Horner rounding <= 0.53 ulp
+// Piece i where in_i is the first true mask, the last piece where none is.
+template <class V>
+TA_HD V f64_ncdf_pw(V v, mask_t<V> in0, mask_t<V> in1, mask_t<V> in2, mask_t<V> in3, V& lo) {
+  static_assert(sizeof(scalar_t<V>) == sizeof(double), "coefficient format");
+  V p = pick<V>(in0, in1, in2, in3, -0x1.b2a97c188a176p-30, -0x1.cf7794d7df77ap-30, 0x1.71359fc432fe3p-42, -0x1.9ff5986e25f1p-50, -0x1.517039fe5b8a5p+51);
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.ea15fd3ebc6cap-28, 0x1.3783a63698ad5p-32, 0x1.08c354c94e0edp-38, 0x1.49190c4a30ed6p-45, 0x1.ceece0b41992p+49));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.f4f2b74d6628ep-26, 0x1.d2ddc8ff841cdp-31, -0x1.8c3ea9239a652p-36, -0x1.16a96f1d04882p-42, -0x1.2ef5d16d73889p+47));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.06c67398c1592p-23, 0x1.201e56e9d0b4bp-28, 0x1.ee3e6e4413c0ep-34, 0x1.bbf9fc35542ffp-40, 0x1.fdd5f6091e4a5p+43));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.0bde20e047fd9p-21, -0x1.633c02bf65464p-26, -0x1.4f8f0d22257d4p-31, -0x1.74368804b175fp-37, -0x1.3c0ac1673073ep+40));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.07c236219f935p-19, 0x1.82492312572e4p-24, 0x1.c00fd06179731p-29, 0x1.335eba8b6fb2dp-34, 0x1.3d47e8e6418d2p+36));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.f538dfa7cf6bbp-18, -0x1.a695d3ace9a57p-22, -0x1.22df45c1701f1p-26, -0x1.f16533859f378p-32, -0x1.18b92f24f1594p+32));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.ca4807d50d257p-16, 0x1.c0215b1de1cb4p-20, 0x1.6ffb79b9f5dd3p-24, 0x1.8b0649f8db01bp-29, 0x1.db8ae00c1a0cdp+27));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.91e019ebc532dp-14, -0x1.cab57f104ec1dp-18, -0x1.c4f2a97b6812cp-22, -0x1.33afb04fcddbcp-26, -0x1.9f1e65cef32ap+23));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.50a90cd209622p-12, 0x1.c4191ac8e22a1p-16, 0x1.0eb207dafe42fp-19, 0x1.d597b5ec73f01p-24, 0x1.8a2ed1fe0cc6ep+19));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.0c2330333675ep-10, -0x1.ab8f47123066ap-14, -0x1.397eac4ab971dp-17, -0x1.5eaec43cf5672p-21, -0x1.a519eba42b1d6p+15));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.93b1d8d4839p-9, 0x1.826247b5ab398p-12, 0x1.5ee01a51751edp-15, 0x1.ffea8a08d79acp-19, 0x1.032f3088ddf55p+12));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.1d1505475468fp-7, -0x1.4bf38a32529bap-10, -0x1.7a617d6995b89p-13, -0x1.6caa288a3b7c5p-16, -0x1.79000f2228671p+8));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.760aa3f143bf7p-6, 0x1.0d602eb745b21p-8, 0x1.87b7101731cebp-11, 0x1.fa3b677d6c44cp-14, 0x1.4f1c8bf30cf3fp+5));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.c1dcef957a8cdp-5, -0x1.99805968b6e0bp-7, -0x1.838c5241006b4p-9, -0x1.55bc008c2d8acp-11, -0x1.7efc0e08252a5p+2));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.e681dfd6a2565p-4, 0x1.204038e2e73bep-5, 0x1.6c5e3c927cb85p-7, 0x1.bfbaed8d60a26p-9, 0x1.32633e6df1016p+0));
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, -0x1.cb062ba5c47f2p-3, -0x1.71c04c317211ep-4, -0x1.432b1910e5ccfp-5, -0x1.1be2c5acaa9ddp-6, -0x1.9884533d43641p-2));
+  // Constant term as hi + lo. The result is returned unrounded, as hi + lo
+  // (|p| < |c0| here), so that the caller rounds only once, later.
+  p = madd<V>(p, v, pick<V>(in0, in1, in2, in3, 0x1.83433abaddd49p-58, -0x1.9dfee43629c74p-59, 0x1.b01e571e28becp-62, 0x1.3589f9de056eep-58, -0x1.c9365de9ede0cp-56));
+  V hi;
+  fast_two_sum<V>(pick<V>(in0, in1, in2, in3, 0x1.66027ad4c24afp-2, 0x1.a5705596892b7p-3, 0x1.0bb968cded93fp-3, 0x1.5b5acd3b15fbbp-4, 0x1.9884533d43651p-2), p, hi, lo);
   return hi;
 }
 
