@@ -8,7 +8,9 @@
 // Build one binary per ISA, with the project's flags:
 //   g++ -O3 -std=c++17 -ffp-contract=off [-mavx2 -mfma -mf16c | -mavx512f ...]
 //       -DTA_ISA=<name> -Icsrc/core benchmarks/bench_mathlib.cpp -o bench
-#include <chrono>
+#include <time.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -42,24 +44,29 @@ __attribute__((noinline)) void run_libm(F f, const T* in, T* out) {
   for (size_t i = 0; i < kN; ++i) out[i] = f(in[i]);
 }
 
+// CPU time of this thread: unlike wall-clock time it does not grow when the
+// machine is shared and the thread gets descheduled.
+double thread_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
 template <class Fn>
 double time_ns(Fn fn) {
-  // Enough repetitions for ~20 ms per measurement; best of 5.
-  using clk = std::chrono::steady_clock;
+  // Enough repetitions for ~20 ms per measurement; best of 7.
   int reps = 1;
   for (;;) {
-    auto t0 = clk::now();
+    double t0 = thread_seconds();
     for (int r = 0; r < reps; ++r) fn();
-    double dt = std::chrono::duration<double>(clk::now() - t0).count();
-    if (dt > 0.02) break;
+    if (thread_seconds() - t0 > 0.02) break;
     reps *= 2;
   }
   double best = 1e30;
-  for (int k = 0; k < 5; ++k) {
-    auto t0 = clk::now();
+  for (int k = 0; k < 7; ++k) {
+    double t0 = thread_seconds();
     for (int r = 0; r < reps; ++r) fn();
-    double dt = std::chrono::duration<double>(clk::now() - t0).count();
-    best = std::min(best, dt);
+    best = std::min(best, thread_seconds() - t0);
   }
   return best * 1e9 / (double(reps) * kN);
 }

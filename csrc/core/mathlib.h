@@ -110,9 +110,17 @@ TA_HD V int_to_fp(I<V> e) {
 // once (by the second multiply) and 2^n itself need not be representable.
 // Valid for |n| <= 2 * kMaxExp.
 template <class V>
+TA_HD void split_exp(I<V> n, I<V>& n1, I<V>& n2) {
+  // n1 = floor(n / 2) through a logical shift of the biased value (n is
+  // above -4 kMaxExp here).
+  constexpr int kB = 4 * (FPV<V>::kMaxExp + 1);
+  n1 = srl(n + isplat<I<V>>(kB), 1) - isplat<I<V>>(kB / 2);
+  n2 = n - n1;
+}
+template <class V>
 TA_HD V ldexp2(V y, I<V> n) {
-  I<V> n1 = n >> 1;
-  I<V> n2 = n - n1;
+  I<V> n1, n2;
+  split_exp<V>(n, n1, n2);
   return (y * exp2i<V>(n1)) * exp2i<V>(n2);
 }
 
@@ -134,13 +142,14 @@ TA_TABLE(erf_p)
 // xh + xl = n ln2 + r (+ rlo) with |r| <= ln2/2 (+ a few ulp); xh within the
 // clamped exp range, xl a small correction. rlo is the rounding error of r.
 template <class V>
-TA_HD V exp_reduce(V xh, V xl, I<V>& n, V& rlo) {
+TA_HD V exp_reduce(V xh, V xl, I<V>& n, V& rlo, V* nfp = nullptr) {
   using C = FPV<V>;
   V k = madd<V>(xh, C::kLog2e, C::kRound);
   // NaN lanes get n = 0 rather than whatever their bits say, so that no
   // integer arithmetic downstream sees an out-of-range exponent.
   n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
   V nf = k - C::kRound;
+  if (nfp) *nfp = nf;
   V rh = xh - nf * C::kLn2Hi;  // exact
   V c = xl - nf * C::kLn2Lo;
   V r = rh + c;
@@ -185,8 +194,8 @@ TA_HD V exp_hl(V x, V& lo) {
   ExpParts<V> p = exp_parts(x, V{});
   V mh, ml;
   fast_two_sum<V>(p.s, p.tail, mh, ml);
-  I<V> n1 = p.n >> 1;
-  I<V> n2 = p.n - n1;
+  I<V> n1, n2;
+  split_exp<V>(p.n, n1, n2);
   V s1 = exp2i<V>(n1), s2 = exp2i<V>(n2);
   lo = (ml * s1) * s2;
   return (mh * s1) * s2;
@@ -226,15 +235,22 @@ TA_HD V log_assemble(V ef, V F, V Fe) {
   return hi + (lo + madd<V>(ef, C::kLn2Lo, tail));
 }
 
-// u = 2^e m with m in [sqrt(1/2), sqrt(2)), u positive normal.
+// u = 2^e m with m in [sqrt(1/2), sqrt(2)), u positive normal (or +inf).
+// The exponent field is read with a logical shift and the mantissa folded
+// into [sqrt(1/2), sqrt(2)) with a floating-point compare: 64-bit arithmetic
+// shifts and compares are slow before AVX-512.
 template <class V>
 TA_HD V log_split(V u, I<V>& e) {
+  using T = scalar_t<V>;
   using C = FPV<V>;
-  using S = typename int_of<scalar_t<V>>::type;
-  const I<V> off = as_int(splat<V>(C::kSqrtHalf));
-  I<V> ix = as_int(u) - off;
-  e = ix >> C::kMant;
-  return as_fp<V>((ix & isplat<I<V>>((S(1) << C::kMant) - 1)) + off);
+  using S = typename int_of<T>::type;
+  const I<V> ui = as_int(u);
+  const S mant_mask = (S(1) << C::kMant) - 1;
+  I<V> e0 = srl(ui, C::kMant) - isplat<I<V>>(C::kMaxExp);
+  V m = as_fp<V>((ui & isplat<I<V>>(mant_mask)) | as_int(splat<V>(T(1))));  // [1, 2)
+  auto big = m > splat<V>(T(2) * C::kSqrtHalf);
+  e = iwhere<V>(big, e0 + isplat<I<V>>(1), e0);
+  return where<V>(big, m * T(0.5), m);
 }
 
 // log1p(x + xl) for x > -1 (or NaN), xl a tiny correction to x; no
@@ -248,14 +264,11 @@ TA_HD V log1p_core(V x, V xl) {
   c += xl;
   I<V> e;
   V m = log_split(u, e);
-  // (1 + x) / 2^e = (m - 1) + c / 2^e, m - 1 exact. The scale is clamped to
-  // stay normal; that only happens for huge u, where c is negligible. m - 1
-  // is 0 or at least one ulp of 1/2, larger than |c / 2^e| as fast_two_sum
-  // needs.
-  I<V> ne = -e;
-  ne = iwhere<V>(ne < isplat<I<V>>(C::kMinExp), isplat<I<V>>(C::kMinExp), ne);
+  // (1 + x) / 2^e = (m - 1) + c / 2^e, m - 1 exact (2^-e in two steps: it
+  // need not be a normal number). m - 1 is 0 or at least one ulp of 1/2,
+  // larger than |c / 2^e| as fast_two_sum needs.
   V F, Fe;
-  fast_two_sum<V>(m - T(1), c * exp2i<V>(ne), F, Fe);
+  fast_two_sum<V>(m - T(1), ldexp2<V>(c, -e), F, Fe);
   return log_assemble<true>(int_to_fp<V>(e), F, Fe);
 }
 
@@ -388,14 +401,14 @@ TA_HD V expm1(V x) {
   // Below kExpm1Lo the result is -1; above kExpHi it overflows anyway.
   V xc = floor_at(cap(x, C::kExpHi), C::kExpm1Lo);
   I<V> n;
-  V rlo;
-  V r = exp_reduce(xc, V{}, n, rlo);
+  V rlo, nf;
+  V r = exp_reduce(xc, V{}, n, rlo, &nf);
   // expm1(r) = r + q; this polynomial is fitted to expm1's relative error.
   V q = (r * r) * expm1_p(r);
   // e^x - 1 = (t - 1) + t r + t (q + rlo), t = 2^n: t r is exact and
   // (t - 1) + t r is summed error free, so only the last addition rounds.
   // n = kMaxExp + 1 would overflow t: use 2^kMaxExp and double at the end.
-  I<V> top = iwhere<V>(n > isplat<I<V>>(C::kMaxExp), isplat<I<V>>(1), isplat<I<V>>(0));
+  I<V> top = iwhere<V>(nf > splat<V>(T(C::kMaxExp)), isplat<I<V>>(1), isplat<I<V>>(0));
   V t = exp2i<V>(n - top);
   V tm1, e1, s, e2;
   two_sum<V>(t, splat<V>(T(-1)), tm1, e1);  // t - 1 is inexact for large |n|

@@ -348,6 +348,22 @@ TA_HD V rint(V x) {
   return where<V>(abs(x) < splat<V>(sizeof(T) == 4 ? T(4194304.0f) : T(2251799813685248.0)), r, x);
 }
 
+// Logical right shift of every lane. Prefer it to >> where the value is known
+// to be non-negative: x86 has no arithmetic shift of 64-bit lanes before
+// AVX-512, so >> on int64 vectors is emulated with several instructions.
+template <class I>
+TA_HD I srl(I v, int s) {
+  if constexpr (std::is_integral_v<I>) {
+    return static_cast<I>(static_cast<std::make_unsigned_t<I>>(v) >> s);
+  } else {
+#ifndef TA_DEVICE_CODE
+    using E = std::remove_cv_t<std::remove_reference_t<decltype(v[0])>>;
+    using U = vec<std::make_unsigned_t<E>, sizeof(I) / sizeof(E)>;
+    return (I)((U)v >> s);
+#endif
+  }
+}
+
 // 2^n for integer-valued n in the normal exponent range.
 template <class V>
 TA_HD V exp2i(ivec_t<V> n) {
