@@ -278,6 +278,7 @@ LAYOUT = {
 }
 TANH_POLY_MAX = mp.mpf('0.625')
 TSHRINK_POLY_MAX = mp.mpf(1)
+TSHRINK_MID = mp.mpf('0.75')
 ERF_POLY_MAX = mp.mpf(1)
 DEG = {'f': dict(exp=4, expm1=5, log1p=8, tanh=4, erf=5, tanhshrink=6, pw=8),
        'd': dict(exp=10, expm1=10, log1p=21, tanh=11, erf=11, pw=17)}
@@ -306,14 +307,21 @@ def specs():
                           piece(mp.erf, 0, ERF_POLY_MAX, fixed=lambda x: 2 * x / mp.sqrt(mp.pi),
                                 g=lambda x: x ** 3, v=lambda x: x * x, vdesc='x^2')], D['erf']))
         if fmt == 'f':
-            # x - tanh x = x^3/3 + x^5 P(x^2); the 1/3 is applied as a float pair
-            # by the caller, so P is fitted against the exact 1/3. (double uses
-            # a Pade form, below.)
-            S.append(Spec(pre + 'tanhshrink_p', fmt,
-                          'x - tanh(x) ~ x^3/3 + x^5 P(x^2), 0 <= x <= %s' % TSHRINK_POLY_MAX, [
-                              piece(lambda x: x - mp.tanh(x), 0, TSHRINK_POLY_MAX,
+            # x - tanh x: below TSHRINK_MID, x^3/3 + x^5 P(x^2) with the 1/3
+            # applied as a float pair by the caller (so P is fitted against
+            # the exact 1/3); from there to TSHRINK_POLY_MAX, where that
+            # alternating correction grows to 40% of the result, a short
+            # expansion about the middle. (double uses a Pade form, below.)
+            cm = (TSHRINK_MID + TSHRINK_POLY_MAX) / 2
+            S.append(Spec(pre + 'tanhshrink_pw', fmt,
+                          'x - tanh(x) ~ x^3/3 + x^5 P(x^2) on [0, %s), P(x - %s) on [%s, %s)' % (
+                              TSHRINK_MID, cm, TSHRINK_MID, TSHRINK_POLY_MAX), [
+                              piece(lambda x: x - mp.tanh(x), 0, TSHRINK_MID,
                                     fixed=lambda x: x ** 3 / 3, g=lambda x: x ** 5, v=lambda x: x * x,
-                                    vdesc='x^2')], D['tanhshrink']))
+                                    vdesc='x^2'),
+                              piece(lambda x: x - mp.tanh(x), TSHRINK_MID, TSHRINK_POLY_MAX,
+                                    v=lambda x: x - cm, vdesc='x - %s' % cm)],
+                          D['tanhshrink'], c0pair=True))
         # erfcx and the normal tail in pieces sharing one Horner evaluation
         # with per-lane coefficients: polynomials in x - c (c mid-piece, where
         # Horner's rounding error is least) and, for the tail, in s = 1/x^2,
@@ -534,6 +542,7 @@ def constants():
             for i, v in enumerate(C):
                 out.append('constexpr %s %s%s_c%d = %s;' % (T, pre, kind, i, c_literal(v, fmt)))
     for n, v in (('kTanhPolyMax', TANH_POLY_MAX), ('kTshrinkPolyMax', TSHRINK_POLY_MAX),
+                 ('kTshrinkMid', TSHRINK_MID), ('kTshrinkMidC', (TSHRINK_MID + TSHRINK_POLY_MAX) / 2),
                  ('kErfPolyMax', ERF_POLY_MAX)):
         assert round_to(v, 'f') == v
         out.append('constexpr float %s = %s;' % (n, c_literal(v, 'f')))

@@ -72,6 +72,8 @@ constexpr double f64_ncdf_c2 = 0x1.6p+1;
 constexpr double f64_ncdf_c3 = 0x1.2p+2;
 constexpr float kTanhPolyMax = 0x1.4p-1f;
 constexpr float kTshrinkPolyMax = 0x1p+0f;
+constexpr float kTshrinkMid = 0x1.8p-1f;
+constexpr float kTshrinkMidC = 0x1.cp-1f;
 constexpr float kErfPolyMax = 0x1p+0f;
 
 // Constants kept as a pair (value = hi + lo) where their rounding would
@@ -164,19 +166,25 @@ TA_HD V f32_erf_p(V v) {
   return p;
 }
 
-// x - tanh(x) ~ x^3/3 + x^5 P(x^2), 0 <= x <= 1.0
-//   on [0.0, 1.0] in v = x^2: max relative error 2^-27.3, Horner rounding <= 0.92 ulp
+// x - tanh(x) ~ x^3/3 + x^5 P(x^2) on [0, 0.75), P(x - 0.875) on [0.75, 1.0)
+//   on [0.0, 0.75] in v = x^2: max relative error 2^-32.9, Horner rounding <= 0.81 ulp
+//   on [0.75, 1.0] in v = x - 0.875: max relative error 2^-27.7, Horner rounding <= 1.03 ulp
+// Piece i where in_i is the first true mask, the last piece where none is.
 template <class V>
-TA_HD V f32_tanhshrink_p(V v) {
+TA_HD V f32_tanhshrink_pw(V v, mask_t<V> in0, V& lo) {
   static_assert(sizeof(scalar_t<V>) == sizeof(float), "coefficient format");
-  V p = splat<V>(-0x1.2fdd4p-13f);
-  p = madd<V>(p, v, 0x1.e85026p-11f);
-  p = madd<V>(p, v, -0x1.a5df46p-9f);
-  p = madd<V>(p, v, 0x1.1d4e8ep-7f);
-  p = madd<V>(p, v, -0x1.65b736p-6f);
-  p = madd<V>(p, v, 0x1.ba1318p-5f);
-  p = madd<V>(p, v, -0x1.1110fcp-3f);
-  return p;
+  V p = pick<V>(in0, -0x1.0caf3cp-12f, -0x1.9ed81ep-7f);
+  p = madd<V>(p, v, pick<V>(in0, 0x1.3b64c2p-10f, 0x1.dfa57p-5f));
+  p = madd<V>(p, v, pick<V>(in0, -0x1.c89f34p-9f, -0x1.f218a4p-5f));
+  p = madd<V>(p, v, pick<V>(in0, 0x1.218fb8p-7f, -0x1.4f12cp-4f));
+  p = madd<V>(p, v, pick<V>(in0, -0x1.66407p-6f, 0x1.6ba7cep-2f));
+  p = madd<V>(p, v, pick<V>(in0, 0x1.ba1b28p-5f, 0x1.fb5fecp-2f));
+  // Constant term as hi + lo. The result is returned unrounded, as hi + lo
+  // (|p| < |c0| here), so that the caller rounds only once, later.
+  p = madd<V>(p, v, pick<V>(in0, -0x1.94445ep-29f, -0x1.ab3ae6p-28f));
+  V hi;
+  fast_two_sum<V>(pick<V>(in0, -0x1.11111p-3f, 0x1.5e66bep-3f), p, hi, lo);
+  return hi;
 }
 
 // erfcx(x) = exp(x^2) erfc(x)

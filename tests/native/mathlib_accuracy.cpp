@@ -58,12 +58,17 @@ using ta::simd::native;
 // ------------------------------------------------------------------ bounds --
 // Maximum error in ulp where the correctly rounded result is a normal number,
 // per function and type (the f32 / f64 columns of kFuncs below). The design
-// target is 2 ulp. Each bound is the largest error measured over all ISA
-// builds (float: every input in the active range, --dense; double: 2^24-point
-// sweeps), rounded up to 1, 1.5 or 2, so that a regression shows:
-//   exp, log, log1p, tanh, sigmoid, normpdf: measured < 0.9 -> 1.0
-//   expm1 (~1.0 without FMA), softplus, log_sigmoid (~1.1) -> 1.5
-//   erf, erfc, normcdf, tanhshrink (1.4 - 1.8, non-FMA builds highest) -> 2.0
+// target is 2 ulp. Each bound is the largest error measured over the SSE2,
+// AVX2 and AVX-512 builds (float: every input of the active range, --dense;
+// double: 2^25-point sweeps), rounded up to 1, 1.5 or 2, so that a regression
+// shows. Measured maxima, float / double:
+//   exp 0.71 / 0.67     expm1 1.01 / 1.03    log 0.90 / 0.83
+//   log1p 0.92 / 0.83   tanh 0.79 / 0.78     erf 1.70 / 1.46
+//   erfc 1.51 / 1.44    sigmoid 0.80 / 0.76  softplus 1.08 / 1.04
+//   log_sigmoid 1.08 / 1.05  normcdf 1.68 / 1.51  normpdf 0.71 / 0.66
+//   tanhshrink 1.38 / 1.50
+// The builds without FMA (SSE2) are the ones at the top for erf, expm1 and
+// tanhshrink.
 struct Bounds {
   double f32;
   double f64;
@@ -188,7 +193,7 @@ const Func kFuncs[] = {
     TA_ENTRY(log_sigmoid, ref_log_sigmoid, false, 1.5, 1.5, -20, 110, -40, 750),
     TA_ENTRY(normcdf, ref_normcdf, false, 2.0, 2.0, -15, 10, -40, 10),
     TA_ENTRY(normpdf, ref_normpdf, false, 1.0, 1.0, -16, 16, -40, 40),
-    TA_ENTRY(tanhshrink, ref_tanhshrink, true, 2.0, 2.0, -12, 12, -20, 20),
+    TA_ENTRY(tanhshrink, ref_tanhshrink, true, 1.5, 2.0, -12, 12, -20, 20),
 };
 
 // ----------------------------------------------------------------- format --
