@@ -201,18 +201,6 @@ def fit(prob, deg, fmt, frozen=None, c0pair=False):
     return e_real, best[0], best[1]
 
 
-def cond(prob, c):
-    """max over the grid of sum |c_k v^k| / |P(v)|: how much Horner's
-    intermediate sums exceed the result (1 = no cancellation)."""
-    worst = mp.mpf(1)
-    for v in prob.v:
-        terms = [ck * v ** k for k, ck in enumerate(c)]
-        s = sum(terms)
-        if s != 0:
-            worst = max(worst, sum(abs(t) for t in terms) / abs(s))
-    return worst
-
-
 def horner_error(prob, c, fmt, c0pair):
     """Worst-case rounding error of evaluating P by Horner in the format, in
     ulp of the result: sum over steps of half an ulp of the step's value times
