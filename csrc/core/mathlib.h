@@ -1,8 +1,31 @@
 // Elementary functions for the activations, generic over scalar and vector V
-// (see simd.h). PLACEHOLDER: lane-by-lane calls into the C library, to be
-// replaced by vectorized implementations with stated accuracy.
+// (see simd.h): float and double, scalar or one native register of lanes.
+//
+// Every function is computed with this library's own algorithms in the
+// argument's own precision, branch free across lanes: argument reduction,
+// minimax polynomials fitted by tools/fit_mathlib.py (tables in
+// mathlib_coeffs.h), and error-free transformations (two_prod / two_sum)
+// wherever a rounding would otherwise be amplified. No C library calls.
+// tests/native/mathlib_accuracy.cpp measures every function against a long
+// double reference over the whole input range and enforces per-function
+// bounds; the design target is 2 ulp (float) wherever the result is a normal
+// number, and results in the denormal range underflow gradually, rounded once.
+//
+// The same algorithm runs for scalar and vector V, so both give bit-identical
+// results within one build. Builds with and without FMA differ in the last
+// bit now and then (madd fuses only where the hardware can).
+//
+// Special values follow C99 Annex F: NaN in gives NaN out, infinities give the
+// limits, odd functions keep the sign of zero, overflow gives inf, and no
+// formula is allowed to produce inf * 0 or inf / inf on the way.
+//
+// Public functions, all templates over V:
+//   exp expm1 log log1p tanh erf erfc sigmoid softplus log_sigmoid
+//   normcdf (standard normal CDF Phi), normpdf (its density phi),
+//   tanhshrink (x - tanh x).
 #pragma once
 
+#include "mathlib_coeffs.h"
 #include "simd.h"
 
 namespace ta {
@@ -11,61 +34,589 @@ namespace m {
 
 using namespace ::ta::TA_ISA::simd;
 
-#define TA_LIBM_UNARY(name, fexpr, dexpr)                                  \
-  template <class V>                                                       \
-  TA_HD V name(V x) {                                                      \
-    using T = scalar_t<V>;                                                 \
-    return map_lanes(x, [](T v) -> T {                                     \
-      if constexpr (sizeof(T) == 4) return fexpr; else return dexpr;       \
-    });                                                                    \
+namespace detail {
+
+template <class V> using I = ivec_t<V>;
+
+// Per-format constants.
+template <class T> struct FP;
+template <> struct FP<float> {
+  static constexpr int kMant = 23;
+  static constexpr int kMaxExp = 127;
+  // ln 2 = kLn2Hi + kLn2Lo. kLn2Hi has 15 significant bits, so n * kLn2Hi is
+  // exact for |n| < 2^9, and x - n * kLn2Hi is then exact by Sterbenz's lemma.
+  static constexpr float kLn2Hi = 0x1.62e4p-1f;
+  static constexpr float kLn2Lo = 0x1.7f7d1cp-20f;
+  static constexpr float kLog2e = 0x1.715476p+0f;
+  // Adding 1.5 * 2^23 rounds |v| < 2^22 to an integer, which then sits in the
+  // low mantissa bits: integers are read from (and written to) there, so no
+  // float <-> int conversion of a possibly-NaN lane ever happens.
+  static constexpr float kRound = 0x1.8p23f;
+  static constexpr float kSqrtHalf = 0x1.6a09e6p-1f;
+  static constexpr float kMinNormal = 0x1p-126f;
+  // Argument ranges beyond which results saturate (inf, 0, -1, 1, ...).
+  static constexpr float kExpLo = -104.0f, kExpHi = 89.0f;
+  static constexpr float kExpm1Lo = -30.0f;
+  static constexpr float kTanhCap = 9.1f;
+  static constexpr float kErfCap = 4.0f;
+  static constexpr float kNormpdfCap = 15.0f;
+  // Inputs below this have |x|^3 near the denormal range (tanhshrink).
+  static constexpr float kCubeTiny = 0x1p-25f, kCubeUp = 0x1p24f, kCubeDown = 0x1p-72f;
+};
+template <> struct FP<double> {
+  static constexpr int kMant = 52;
+  static constexpr int kMaxExp = 1023;
+  // kLn2Hi has 42 significant bits: n * kLn2Hi exact for |n| < 2^11.
+  static constexpr double kLn2Hi = 0x1.62e42fefa4p-1;
+  static constexpr double kLn2Lo = -0x1.8432a1b0e2634p-43;
+  static constexpr double kLog2e = 0x1.71547652b82fep+0;
+  static constexpr double kRound = 0x1.8p52;
+  static constexpr double kSqrtHalf = 0x1.6a09e667f3bcdp-1;
+  static constexpr double kMinNormal = 0x1p-1022;
+  static constexpr double kExpLo = -746.0, kExpHi = 710.0;
+  static constexpr double kExpm1Lo = -40.0;
+  static constexpr double kTanhCap = 19.5;
+  static constexpr double kErfCap = 6.0;
+  static constexpr double kNormpdfCap = 39.0;
+  static constexpr double kCubeTiny = 0x1p-300, kCubeUp = 0x1p300, kCubeDown = 0x1p-900;
+};
+
+template <class V> using FPV = FP<scalar_t<V>>;
+
+template <class V>
+TA_HD V inf() { return splat<V>(static_cast<scalar_t<V>>(__builtin_inf())); }
+template <class V>
+TA_HD V qnan() { return splat<V>(static_cast<scalar_t<V>>(__builtin_nan(""))); }
+
+template <class V>
+TA_HD I<V> iwhere(mask_t<V> m, I<V> a, I<V> b) { return m ? a : b; }
+
+// min(x, hi) / max(x, lo) that let NaN through.
+template <class V>
+TA_HD V cap(V x, scalar_t<V> hi) { return where<V>(x > splat<V>(hi), splat<V>(hi), x); }
+template <class V>
+TA_HD V floor_at(V x, scalar_t<V> lo) { return where<V>(x < splat<V>(lo), splat<V>(lo), x); }
+
+// Integer (|e| < 2^22 resp. 2^51) to floating point through the mantissa.
+template <class V>
+TA_HD V int_to_fp(I<V> e) {
+  const V k = splat<V>(FPV<V>::kRound);
+  return as_fp<V>(e + as_int(k)) - k;
+}
+
+// n = n1 + n2 with n1 = floor(n / 2), through a logical shift of a biased
+// value (n is above -4 kMaxExp wherever this is used).
+template <class V>
+TA_HD void split_exp(I<V> n, I<V>& n1, I<V>& n2) {
+  constexpr int kB = 4 * (FPV<V>::kMaxExp + 1);
+  n1 = srl(n + isplat<I<V>>(kB), 1) - isplat<I<V>>(kB / 2);
+  n2 = n - n1;
+}
+
+// y * 2^n in two steps, so that a result in the denormal range is rounded only
+// once (by the second multiply) and 2^n itself need not be representable.
+// Valid for |n| <= 2 * kMaxExp.
+template <class V>
+TA_HD V ldexp2(V y, I<V> n) {
+  I<V> n1, n2;
+  split_exp<V>(n, n1, n2);
+  return (y * exp2i<V>(n1)) * exp2i<V>(n2);
+}
+
+// ------------------------------------------------------------- tables ---
+#define TA_TABLE(name)                                                   \
+  template <class V>                                                     \
+  TA_HD V name(V v) {                                                    \
+    if constexpr (sizeof(scalar_t<V>) == 4) return coef::f32_##name(v);  \
+    else return coef::f64_##name(v);                                     \
   }
+TA_TABLE(exp_p)
+TA_TABLE(expm1_p)
+TA_TABLE(log1p_p)
+TA_TABLE(tanh_p)
+TA_TABLE(erf_p)
+#undef TA_TABLE
 
-TA_LIBM_UNARY(exp, __builtin_expf(v), __builtin_exp(v))
-TA_LIBM_UNARY(expm1, __builtin_expm1f(v), __builtin_expm1(v))
-TA_LIBM_UNARY(log, __builtin_logf(v), __builtin_log(v))
-TA_LIBM_UNARY(log1p, __builtin_log1pf(v), __builtin_log1p(v))
-TA_LIBM_UNARY(tanh, __builtin_tanhf(v), __builtin_tanh(v))
-TA_LIBM_UNARY(erf, __builtin_erff(v), __builtin_erf(v))
-TA_LIBM_UNARY(erfc, __builtin_erfcf(v), __builtin_erfc(v))
-#undef TA_LIBM_UNARY
-
-// 1 / (1 + exp(-x)), accurate in both tails.
+// ------------------------------------------------------------------ exp ---
+// xh + xl = n ln2 + r (+ rlo) with |r| <= ln2/2 (+ a few ulp); xh within the
+// clamped exp range, xl a small correction. rlo is the rounding error of r.
 template <class V>
-TA_HD V sigmoid(V x) {
-  using T = scalar_t<V>;
-  V e = exp(-abs(x));
-  V r = T(1) / (T(1) + e);
-  return where<V>(x >= T(0), r, e * r);
+TA_HD V exp_reduce(V xh, V xl, I<V>& n, V& rlo, V* nfp = nullptr) {
+  using C = FPV<V>;
+  V k = madd<V>(xh, C::kLog2e, C::kRound);
+  // NaN lanes get n = 0 rather than whatever their bits say, so that no
+  // integer arithmetic downstream sees an out-of-range exponent.
+  n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
+  V nf = k - C::kRound;
+  if (nfp) *nfp = nf;
+  V rh = xh - nf * C::kLn2Hi;  // exact
+  V c = xl - nf * C::kLn2Lo;
+  V r = rh + c;
+  rlo = (rh - r) + c;
+  return r;
 }
 
-// log(1 + exp(x)).
+// e^(xh + xl) = (s + tail) * 2^n with s = 1 + r rounded and tail small: the
+// value is not rounded to one number yet, so callers round once, after
+// combining it with whatever multiplies it.
 template <class V>
-TA_HD V softplus(V x) {
+struct ExpParts {
+  V s, tail;
+  I<V> n;
+};
+
+template <class V>
+TA_HD ExpParts<V> exp_parts(V xh, V xl) {
   using T = scalar_t<V>;
-  return max_nan(x, splat<V>(T(0))) + log1p(exp(-abs(x)));
+  ExpParts<V> p;
+  V rlo;
+  V r = exp_reduce(xh, xl, p.n, rlo);
+  V q = (r * r) * exp_p(r);  // e^r = 1 + r + q
+  p.s = T(1) + r;
+  V se = (T(1) - p.s) + r;   // exact: |r| < 1
+  p.tail = se + (q + rlo);
+  return p;
 }
 
-// log(sigmoid(x)) = -softplus(-x).
+// e^x for x clamped to [kExpLo, kExpHi] (or NaN): the top still overflows to
+// inf through the scaling and the bottom still rounds to 0.
 template <class V>
-TA_HD V log_sigmoid(V x) { return -softplus(-x); }
+TA_HD V exp_clamped(V x) {
+  ExpParts<V> p = exp_parts(x, V{});
+  return ldexp2<V>(p.s + p.tail, p.n);
+}
 
-// Standard normal CDF.
+// The same as hi + lo: hi = exp_clamped(x), lo its rounding error (exact
+// while e^x is normal; in the denormal range hi's own rounding dominates).
+template <class V>
+TA_HD V exp_hl(V x, V& lo) {
+  ExpParts<V> p = exp_parts(x, V{});
+  V mh, ml;
+  fast_two_sum<V>(p.s, p.tail, mh, ml);
+  I<V> n1, n2;
+  split_exp<V>(p.n, n1, n2);
+  V s1 = exp2i<V>(n1), s2 = exp2i<V>(n2);
+  lo = (ml * s1) * s2;
+  return (mh * s1) * s2;
+}
+
+// e^(sh + sl), gradually underflowing.
+template <class V>
+TA_HD V exp2sum(V sh, V sl) {
+  ExpParts<V> p = exp_parts(sh, sl);
+  return ldexp2<V>(p.s + p.tail, p.n);
+}
+
+// (Rh + Rl) e^(sh + sl) / d, gradually underflowing: the product is rounded
+// once, the division once more, and the scaling (which may land in the
+// denormal range) comes last.
+template <class V>
+TA_HD V scaled_exp(V sh, V sl, V Rh, V Rl, V d) {
+  ExpParts<V> p = exp_parts(sh, sl);
+  V num = madd_acc<V>(Rh, p.s, madd<V>(Rh, p.tail, Rl * p.s));
+  return ldexp2<V>(num / d, p.n);
+}
+
+// ------------------------------------------------------------------ log ---
+// log(2^ef (1 + F + Fe)) for |F| <= sqrt(2) - 1 (plus slack), ef integer
+// valued, Fe a tiny correction to F (absent for log). log1p(F) = F + F^2 P(F),
+// and log1p(F + Fe) = log1p(F) + Fe (1 - F + F^2) to far below an ulp.
+// ef ln2_hi + F is summed error free, so only the final addition rounds at
+// the result's scale.
+template <bool kWithFe, class V>
+TA_HD V log_assemble(V ef, V F, V Fe) {
+  using T = scalar_t<V>;
+  using C = FPV<V>;
+  V tail = (F * F) * log1p_p(F);
+  if constexpr (kWithFe) tail = madd<V>(Fe, madd<V>(F, F, T(1) - F), tail);
+  V hi, lo;
+  fast_two_sum<V>(ef * C::kLn2Hi, F, hi, lo);  // |ef ln2| >= |F| unless ef == 0
+  return hi + (lo + madd<V>(ef, C::kLn2Lo, tail));
+}
+
+// u = 2^e m with m in [sqrt(1/2), sqrt(2)], u positive normal (or +inf).
+// The exponent field is read with a logical shift and the mantissa folded
+// into [sqrt(1/2), sqrt(2)] with a floating-point compare: 64-bit arithmetic
+// shifts and compares are slow before AVX-512.
+template <class V>
+TA_HD V log_split(V u, I<V>& e) {
+  using T = scalar_t<V>;
+  using C = FPV<V>;
+  using S = typename int_of<T>::type;
+  const I<V> ui = as_int(u);
+  const S mant_mask = (S(1) << C::kMant) - 1;
+  I<V> e0 = srl(ui, C::kMant) - isplat<I<V>>(C::kMaxExp);
+  V m = as_fp<V>((ui & isplat<I<V>>(mant_mask)) | as_int(splat<V>(T(1))));  // [1, 2)
+  auto big = m > splat<V>(T(2) * C::kSqrtHalf);
+  e = iwhere<V>(big, e0 + isplat<I<V>>(1), e0);
+  return where<V>(big, m * T(0.5), m);
+}
+
+// log1p(x + xl) for x > -1 (or NaN), xl a tiny correction to x; no
+// special-value handling.
+template <class V>
+TA_HD V log1p_core(V x, V xl) {
+  using T = scalar_t<V>;
+  using C = FPV<V>;
+  V u, c;
+  two_sum<V>(splat<V>(T(1)), x, u, c);  // 1 + x = u + c exactly
+  c += xl;
+  I<V> e;
+  V m = log_split(u, e);
+  // (1 + x) / 2^e = (m - 1) + c / 2^e, m - 1 exact (2^-e in two steps: it
+  // need not be a normal number). m - 1 is 0 or at least one ulp of 1/2,
+  // larger than |c / 2^e| as fast_two_sum needs.
+  V F, Fe;
+  fast_two_sum<V>(m - T(1), ldexp2<V>(c, -e), F, Fe);
+  return log_assemble<true>(int_to_fp<V>(e), F, Fe);
+}
+
+// ---------------------------------------------------- erfc, normal tail ---
+// erfc(a) for a >= 0 or NaN: e^(-a^2) erfcx(a). a^2 is formed exactly
+// (two_prod): exp(-a^2) turns an absolute error d of a^2 into a relative
+// error d of the result, and d = ulp(a^2)/2 would be ~a^2 ulp. erfcx comes
+// from fitted pieces (float 4, double 5); in the last, erfcx(a) = Q(1/a^2)/a.
+// The table value stays hi + lo until multiplied by the exponential.
+template <class V>
+TA_HD V erfc_pos(V a) {
+  using T = scalar_t<V>;
+  using namespace coef;
+  V Rh, Rl, d;
+  if constexpr (sizeof(T) == 4) {
+    a = cap(a, f32_erfc_b4);  // erfc there is far below the smallest denormal
+    auto in0 = a < splat<V>(f32_erfc_b1);
+    auto in1 = a < splat<V>(f32_erfc_b2);
+    auto in2 = a < splat<V>(f32_erfc_b3);
+    V s = T(1) / (a * a);
+    V v = where<V>(in0, a - f32_erfc_c0, where<V>(in1, a - f32_erfc_c1, where<V>(in2, a - f32_erfc_c2, s)));
+    Rh = f32_erfcx_pw(v, in0, in1, in2, Rl);
+    d = where<V>(in2, splat<V>(T(1)), a);
+  } else {
+    a = cap(a, f64_erfc_b5);
+    auto in0 = a < splat<V>(f64_erfc_b1);
+    auto in1 = a < splat<V>(f64_erfc_b2);
+    auto in2 = a < splat<V>(f64_erfc_b3);
+    auto in3 = a < splat<V>(f64_erfc_b4);
+    V s = T(1) / (a * a);
+    V v = where<V>(in0, a - f64_erfc_c0,
+                   where<V>(in1, a - f64_erfc_c1,
+                            where<V>(in2, a - f64_erfc_c2, where<V>(in3, a - f64_erfc_c3, s))));
+    Rh = f64_erfcx_pw(v, in0, in1, in2, in3, Rl);
+    d = where<V>(in3, splat<V>(T(1)), a);
+  }
+  V h, l;
+  two_prod<V>(a, a, h, l);
+  return scaled_exp(-h, -l, Rh, Rl, d);
+}
+
+// Phi(-z) for z >= 0 or NaN: e^(-z^2/2) G(z), G fitted directly in z (so
+// z / sqrt(2) is never rounded) and z^2 / 2 formed exactly.
+template <class V>
+TA_HD V ncdf_lower(V z) {
+  using T = scalar_t<V>;
+  using namespace coef;
+  V Gh, Gl, d;
+  if constexpr (sizeof(T) == 4) {
+    z = cap(z, f32_ncdf_b4);
+    auto in0 = z < splat<V>(f32_ncdf_b1);
+    auto in1 = z < splat<V>(f32_ncdf_b2);
+    auto in2 = z < splat<V>(f32_ncdf_b3);
+    V s = T(1) / (z * z);
+    V v = where<V>(in0, z - f32_ncdf_c0, where<V>(in1, z - f32_ncdf_c1, where<V>(in2, z - f32_ncdf_c2, s)));
+    Gh = f32_ncdf_pw(v, in0, in1, in2, Gl);
+    d = where<V>(in2, splat<V>(T(1)), z);
+  } else {
+    z = cap(z, f64_ncdf_b5);
+    auto in0 = z < splat<V>(f64_ncdf_b1);
+    auto in1 = z < splat<V>(f64_ncdf_b2);
+    auto in2 = z < splat<V>(f64_ncdf_b3);
+    auto in3 = z < splat<V>(f64_ncdf_b4);
+    V s = T(1) / (z * z);
+    V v = where<V>(in0, z - f64_ncdf_c0,
+                   where<V>(in1, z - f64_ncdf_c1,
+                            where<V>(in2, z - f64_ncdf_c2, where<V>(in3, z - f64_ncdf_c3, s))));
+    Gh = f64_ncdf_pw(v, in0, in1, in2, in3, Gl);
+    d = where<V>(in3, splat<V>(T(1)), z);
+  }
+  V h, l;
+  two_prod<V>(z, z, h, l);
+  return scaled_exp(h * T(-0.5), l * T(-0.5), Gh, Gl, d);
+}
+
+// ------------------------------------------------------ logistic pieces ---
+// num / (1 + E + El) for 0 <= E <= 1, El a tiny correction to E, num = 1 or
+// E + El, with 1 + E carried exactly: rounding 1 + E alone can cost a full
+// ulp of the quotient. The division is corrected with its exact remainder;
+// the correction needs 1/(1 + E) only roughly, and that is q itself
+// (num = 1) or 1 - q (num = E).
+template <class V>
+TA_HD V div_one_plus(V E, V El, mask_t<V> num_is_E) {
+  using T = scalar_t<V>;
+  V d, de;
+  fast_two_sum<V>(splat<V>(T(1)), E, d, de);
+  de += El;
+  V num = where<V>(num_is_E, E, splat<V>(T(1)));
+  V q = num / d;
+  V p, pe;
+  two_prod<V>(q, d, p, pe);
+  V rem = ((num - p) - pe) + where<V>(num_is_E, El, splat<V>(T(0)));  // num - q d
+  V rcp = where<V>(num_is_E, T(1) - q, q);
+  return madd<V>(madd<V>(-q, de, rem), rcp, q);
+}
+
+// 1 - tanh(a) = 2 e^-2a / (1 + e^-2a) for a >= 0 or NaN. Past kTanhCap it is
+// below half an ulp of 1 and of any a - 1, so a is capped there.
+template <class V>
+TA_HD V one_minus_tanh(V a) {
+  using T = scalar_t<V>;
+  V El;
+  V E = exp_hl(cap(a, FPV<V>::kTanhCap) * T(-2), El);
+  return T(2) * div_one_plus(E, El, E == E);
+}
+
+// e^-|x| as hi + lo, |x| capped where the result is 0 anyway.
+template <class V>
+TA_HD V exp_neg_abs(V x, V& lo) {
+  return exp_hl(-cap(abs(x), -FPV<V>::kExpLo), lo);
+}
+
+}  // namespace detail
+
+// ============================================================ public API ===
+
+// e^x.
+template <class V>
+TA_HD V exp(V x) {
+  using C = detail::FP<scalar_t<V>>;
+  return detail::exp_clamped(detail::floor_at(detail::cap(x, C::kExpHi), C::kExpLo));
+}
+
+// e^x - 1.
+template <class V>
+TA_HD V expm1(V x) {
+  using namespace detail;
+  using T = scalar_t<V>;
+  using C = FP<T>;
+  // Below kExpm1Lo the result is -1; above kExpHi it overflows anyway.
+  V xc = floor_at(cap(x, C::kExpHi), C::kExpm1Lo);
+  I<V> n;
+  V rlo, nf;
+  V r = exp_reduce(xc, V{}, n, rlo, &nf);
+  // expm1(r) = r + q; this polynomial is fitted to expm1's relative error.
+  V q = (r * r) * expm1_p(r);
+  // e^x - 1 = (t - 1) + t r + t (q + rlo), t = 2^n: t r is exact and
+  // (t - 1) + t r is summed error free, so only the last addition rounds.
+  // n = kMaxExp + 1 would overflow t: use 2^kMaxExp and double at the end.
+  I<V> top = iwhere<V>(nf > splat<V>(T(C::kMaxExp)), isplat<I<V>>(1), isplat<I<V>>(0));
+  V t = exp2i<V>(n - top);
+  V tm1, e1, s, e2;
+  two_sum<V>(t, splat<V>(T(-1)), tm1, e1);  // t - 1 is inexact for large |n|
+  two_sum<V>(tm1, t * r, s, e2);
+  V res = s + madd<V>(t, q + rlo, e1 + e2);
+  res = res * exp2i<V>(top);
+  // expm1(+-0) = +-0 (the sum above would give +0 for -0).
+  return where<V>(x == splat<V>(T(0)), x, res);
+}
+
+// Natural logarithm.
+template <class V>
+TA_HD V log(V x) {
+  using namespace detail;
+  using T = scalar_t<V>;
+  using C = FP<T>;
+  // Denormals: scale into the normal range first.
+  auto tiny = x < splat<V>(C::kMinNormal);
+  V xs = where<V>(tiny, x * exp2i<V>(isplat<I<V>>(C::kMant)), x);
+  // Lanes whose result is overridden below (x <= 0, NaN) get a harmless
+  // stand-in, so their bit patterns never reach the integer arithmetic.
+  xs = where<V>(x > splat<V>(T(0)), xs, splat<V>(T(1)));
+  I<V> e;
+  V m = log_split(xs, e);
+  V ef = int_to_fp<V>(e) - where<V>(tiny, splat<V>(T(C::kMant)), splat<V>(T(0)));
+  V res = log_assemble<false>(ef, m - T(1), V{});
+  res = where<V>(x == inf<V>(), x, res);
+  res = where<V>(x == splat<V>(T(0)), -inf<V>(), res);
+  return where<V>(mnot(x >= splat<V>(T(0))), qnan<V>(), res);  // x < 0 or NaN
+}
+
+// log(1 + x).
+template <class V>
+TA_HD V log1p(V x) {
+  using namespace detail;
+  using T = scalar_t<V>;
+  // Lanes whose result is overridden below get a harmless stand-in.
+  V res = log1p_core(where<V>(x > splat<V>(T(-1)), x, splat<V>(T(0))), V{});
+  res = where<V>(x == inf<V>(), x, res);
+  res = where<V>(x == splat<V>(T(0)), x, res);  // keeps -0
+  res = where<V>(x == splat<V>(T(-1)), -inf<V>(), res);
+  return where<V>(mnot(x >= splat<V>(T(-1))), qnan<V>(), res);
+}
+
+// Hyperbolic tangent: a + a^3 P(a^2) below 0.625, 1 - (1 - tanh a) above,
+// where 1 - tanh a <= 0.45 comes with 1 + e^-2a carried exactly.
+template <class V>
+TA_HD V tanh(V x) {
+  using namespace detail;
+  using T = scalar_t<V>;
+  V a = abs(x);
+  V t = a * a;
+  V small = madd<V>(a * t, tanh_p(t), a);
+  V big = T(1) - one_minus_tanh(a);
+  return copysign(where<V>(a < splat<V>(T(coef::kTanhPolyMax)), small, big), x);
+}
+
+// x - tanh(x). The subtraction cancels for |x| up to ~2 (x^3/3 out of two
+// numbers of size x), so:
+//  float, |x| < 0.75: x^3/3 + x^5 P(x^2) with x^3 formed exactly and 1/3 as
+//    a float pair; the fitted correction is at most 22% of the result.
+//  float, 0.75 <= |x| < 1: a polynomial in |x| - 0.875 (there the correction
+//    above would reach 40% and, without FMA, cost up to 2.4 ulp).
+//  double, |x| < 1: Pade form x^3 N(x^2)/Q(x^2) (positive coefficients, so
+//    neither polynomial cancels), with the dominant constant terms added and
+//    the quotient corrected error free.
+//  |x| >= 1: (|x| - 1) + (1 - tanh|x|): |x| - 1 is exact, and the second term,
+//    computed with 1 + e^-2|x| carried exactly, is below 1/4 of the result
+//    at x = 1 and shrinks fast.
+template <class V>
+TA_HD V tanhshrink(V x) {
+  using namespace detail;
+  using T = scalar_t<V>;
+  using C = FP<T>;
+  V a = abs(x);
+  V t = a * a;
+  // Where a^3 approaches the denormal range its low part (cl below) would
+  // underflow first: form a^3 from a scaled a and undo the scaling at the end,
+  // where a single multiply rounds a denormal result once.
+  auto tiny = a < splat<V>(C::kCubeTiny);
+  V as = where<V>(tiny, a * C::kCubeUp, a);
+  V th, tl, ch, cl;
+  two_prod<V>(as, as, th, tl);
+  two_prod<V>(as, th, ch, cl);
+  cl = madd<V>(as, tl, cl);  // as^3 = ch + cl to ~2^-2p relative
+  V small;
+  if constexpr (sizeof(T) == 4) {
+    using namespace coef;
+    // One Horner evaluation for both pieces (per-lane coefficients).
+    auto low = a < splat<V>(kTshrinkMid);
+    V pl;
+    V ph = f32_tanhshrink_pw(where<V>(low, t, a - kTshrinkMidC), low, pl);
+    V w = madd<V>(t, ph, madd<V>(t, pl, f32_third_lo));  // 1/3 - (1/3)_hi + t P
+    V below = madd_acc<V>(ch, f32_third_hi, madd<V>(ch, w, cl * f32_third_hi));
+    small = where<V>(low, below, ph + pl);
+  } else {
+    using namespace coef;
+    V Nh, Nl, Qh, Ql, u, ue;
+    two_prod<V>(t, f64_tshrink_num1(t), u, ue);
+    two_sum<V>(splat<V>(f64_tshrink_num0), u, Nh, Nl);
+    Nl += ue;
+    two_prod<V>(t, f64_tshrink_den1(t), u, ue);
+    two_sum<V>(splat<V>(f64_tshrink_den0), u, Qh, Ql);
+    Ql += ue;
+    // w = (Nh + Nl) / (Qh + Ql): one division, then the exact remainder.
+    V rcp = T(1) / Qh;
+    V w = Nh * rcp;
+    V p, pe;
+    two_prod<V>(w, Qh, p, pe);
+    V rem = ((Nh - p) - pe) + madd<V>(-w, Ql, Nl);
+    w = madd<V>(rem, rcp, w);
+    small = madd_acc<V>(ch, w, cl * w);
+  }
+  small = small * where<V>(tiny, splat<V>(C::kCubeDown), splat<V>(T(1)));
+  V big = (a - T(1)) + one_minus_tanh(a);
+  return copysign(where<V>(a < splat<V>(T(coef::kTshrinkPolyMax)), small, big), x);
+}
+
+// Error function: a (2/sqrt(pi)) + a^3 P(a^2) below 1 (2/sqrt(pi) as a pair),
+// 1 - erfc(a) above, where erfc <= 0.16 so its error shrinks by >= 5x.
+template <class V>
+TA_HD V erf(V x) {
+  using namespace detail;
+  using T = scalar_t<V>;
+  V a = abs(x);
+  V t = a * a;
+  T chi, clo;
+  if constexpr (sizeof(T) == 4) {
+    chi = coef::f32_two_over_sqrtpi_hi;
+    clo = coef::f32_two_over_sqrtpi_lo;
+  } else {
+    chi = coef::f64_two_over_sqrtpi_hi;
+    clo = coef::f64_two_over_sqrtpi_lo;
+  }
+  V p = madd<V>(t, erf_p(t), clo);
+  V small = madd_acc<V>(a, chi, a * p);
+  V big = T(1) - erfc_pos(cap(a, FP<T>::kErfCap));
+  return copysign(where<V>(a < splat<V>(T(coef::kErfPolyMax)), small, big), x);
+}
+
+// Complementary error function.
+template <class V>
+TA_HD V erfc(V x) {
+  using T = scalar_t<V>;
+  V q = detail::erfc_pos(abs(x));
+  return where<V>(x < splat<V>(T(0)), T(2) - q, q);
+}
+
+// Standard normal CDF Phi(x) = erfc(-x / sqrt(2)) / 2.
 template <class V>
 TA_HD V normcdf(V x) {
   using T = scalar_t<V>;
-  return T(0.5) * erfc(x * T(-0.70710678118654752440));
+  V q = detail::ncdf_lower(abs(x));
+  return where<V>(x < splat<V>(T(0)), q, T(1) - q);
 }
 
-// Standard normal density.
+// Standard normal density e^(-x^2/2) / sqrt(2 pi), as one exponential of
+// -x^2/2 - log(sqrt(2 pi)) with the exponent carried exactly (x^2 by
+// two_prod, the constant as a pair), so only the exponential contributes
+// error.
 template <class V>
 TA_HD V normpdf(V x) {
+  using namespace detail;
   using T = scalar_t<V>;
-  return exp(T(-0.5) * x * x) * T(0.39894228040143267794);
+  T khi, klo;
+  if constexpr (sizeof(T) == 4) {
+    khi = coef::f32_ln_sqrt2pi_hi;
+    klo = coef::f32_ln_sqrt2pi_lo;
+  } else {
+    khi = coef::f64_ln_sqrt2pi_hi;
+    klo = coef::f64_ln_sqrt2pi_lo;
+  }
+  V z = cap(abs(x), FP<T>::kNormpdfCap);  // beyond, below the smallest denormal
+  V h, l;
+  two_prod<V>(z, z, h, l);
+  V s, e;
+  two_sum<V>(h * T(-0.5), splat<V>(-khi), s, e);
+  V lo = e + (l * T(-0.5) - klo);
+  return exp2sum(s, lo);
 }
 
-// x - tanh(x).
+// Logistic sigmoid 1 / (1 + e^-x), as num / (1 + e^-|x|) with num = 1 or
+// e^-|x|, so neither tail overflows or cancels; e^-|x| is carried as hi + lo
+// and 1 + e^-|x| exactly into the division (div_one_plus).
 template <class V>
-TA_HD V tanhshrink(V x) { return x - tanh(x); }
+TA_HD V sigmoid(V x) {
+  using T = scalar_t<V>;
+  V El;
+  V E = detail::exp_neg_abs(x, El);
+  return detail::div_one_plus(E, El, x < splat<V>(T(0)));
+}
+
+// log(1 + e^x) = max(x, 0) + log1p(e^-|x|), e^-|x| carried as hi + lo.
+template <class V>
+TA_HD V softplus(V x) {
+  using T = scalar_t<V>;
+  V El;
+  V E = detail::exp_neg_abs(x, El);
+  return max_nan(x, splat<V>(T(0))) + detail::log1p_core(E, El);
+}
+
+// log(sigmoid(x)) = min(x, 0) - log1p(e^-|x|).
+template <class V>
+TA_HD V log_sigmoid(V x) {
+  using T = scalar_t<V>;
+  V El;
+  V E = detail::exp_neg_abs(x, El);
+  return min_nan(x, splat<V>(T(0))) - detail::log1p_core(E, El);
+}
 
 }  // namespace m
 }  // namespace TA_ISA

@@ -331,6 +331,24 @@ TA_HD V fma(V a, V b, V c) {
   }
 }
 
+// a * b + c with about one rounding, for the last step of an evaluation whose
+// product term dominates (|c| not much larger than |a * b|): fused where the
+// ISA has FMA, otherwise the product is formed exactly (Dekker) and the two
+// small parts are added first. Unlike fma it is not exact in every case, but
+// it avoids the lane-by-lane library call that fma costs without an FMA unit.
+template <class V>
+TA_HD V madd_acc(V a, V b, V c) {
+#if TA_HAS_FMA
+  return fma<V>(a, b, c);
+#else
+  V p, pe;
+  two_prod<V>(a, b, p, pe);
+  return p + (pe + c);
+#endif
+}
+template <class V, std::enable_if_t<traits<V>::is_vector, int> = 0>
+TA_HD V madd_acc(V a, scalar_t<V> b, V c) { return madd_acc<V>(a, splat<V>(b), c); }
+
 // ------------------------------------------------------------- rounding ---
 // Round to nearest (ties to even) for |x| < 2^(mantissa bits - 1); larger
 // values are already integers and come back unchanged.
@@ -340,6 +358,22 @@ TA_HD V rint(V x) {
   const T magic = sizeof(T) == 4 ? T(12582912.0f) : T(6755399441055744.0);  // 1.5 * 2^(p-1)
   V r = (x + magic) - magic;
   return where<V>(abs(x) < splat<V>(sizeof(T) == 4 ? T(4194304.0f) : T(2251799813685248.0)), r, x);
+}
+
+// Logical right shift of every lane. Prefer it to >> where the value is known
+// to be non-negative: x86 has no arithmetic shift of 64-bit lanes before
+// AVX-512, so >> on int64 vectors is emulated with several instructions.
+template <class I>
+TA_HD I srl(I v, int s) {
+  if constexpr (std::is_integral_v<I>) {
+    return static_cast<I>(static_cast<std::make_unsigned_t<I>>(v) >> s);
+  } else {
+#ifndef TA_DEVICE_CODE
+    using E = std::remove_cv_t<std::remove_reference_t<decltype(v[0])>>;
+    using U = vec<std::make_unsigned_t<E>, sizeof(I) / sizeof(E)>;
+    return (I)((U)v >> s);
+#endif
+  }
 }
 
 // 2^n for integer-valued n in the normal exponent range.
