@@ -257,7 +257,6 @@ TA_HD V log_split(V u, I<V>& e) {
 template <class V>
 TA_HD V log1p_core(V x, V xl) {
   using T = scalar_t<V>;
-  using C = FPV<V>;
   V u, c;
   two_sum<V>(splat<V>(T(1)), x, u, c);  // 1 + x = u + c exactly
   c += xl;
