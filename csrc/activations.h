@@ -49,6 +49,11 @@ struct Traits {
   // The values of a `str` parameter, nullptr-terminated; kernels receive the
   // index of the value.
   static constexpr const char* kChoices[1] = {nullptr};
+  // A parameter that must lie in [0, largest finite value of the input's
+  // dtype], which needs the dtype to check: its index (-1: none) and the name
+  // PyTorch's message gives it.
+  static constexpr int kRangeParam = -1;
+  static constexpr const char* kRangeName = nullptr;
 };
 
 // sigmoid(x) and sigmoid(-x), each accurate in both tails, from one exp.
@@ -380,6 +385,8 @@ template <class C>
 struct Hardtanh : HardtanhBase<C> {
   TA_HD explicit Hardtanh(const double* p) : HardtanhBase<C>(p[0], p[1]) {}
   static const char* check(const double* p) {
+    // PyTorch clamps with NaN bounds and returns NaN everywhere; refuse them.
+    if (p[0] != p[0] || p[1] != p[1]) return "min_val and max_val must not be NaN";
     return p[0] > p[1] ? "min_val cannot be greater than max_val" : nullptr;
   }
 };
@@ -479,10 +486,6 @@ struct Tanhshrink : Traits {
 };
 
 // ------------------------------------------------ softshrink, hardshrink
-inline const char* shrink_check(const double* p) {
-  return p[0] < 0 ? "lambda must be greater or equal to 0" : nullptr;
-}
-
 template <class C>
 struct ShrinkBase : Traits {
   static constexpr bool kZeroSecond = true;
@@ -499,7 +502,10 @@ template <class C>
 struct Softshrink : ShrinkBase<C> {
   TA_HD explicit Softshrink(const double* p) : ShrinkBase<C>(p) {}
   using ShrinkBase<C>::lambd;
-  static const char* check(const double* p) { return shrink_check(p); }
+  // PyTorch refuses a negative, NaN or out-of-dtype lambd for softshrink
+  // (not for hardshrink).
+  static constexpr int kRangeParam = 0;
+  static constexpr const char* kRangeName = "lambda";
   template <class V> TA_HD V fwd(V x) const {
     V r = where<V>(x > lambd, x - lambd, where<V>(x < -lambd, x + lambd, C(0)));
     return where<V>(isnan(x), x, r);
