@@ -5,6 +5,7 @@
 // Schemas, CPU and Meta kernels and autograd are all here.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/MemoryOverlap.h>
 #include <ATen/OpMathType.h>
 #include <ATen/core/DistributionsHelper.h>
 #include <torch/csrc/autograd/VariableTypeUtils.h>
@@ -13,6 +14,7 @@
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/library.h>
 
+#include <cmath>
 #include <mutex>
 
 #include "common.h"
@@ -46,18 +48,22 @@ std::string pname(ParamOpId id, const char* suffix = "") {
   return "torch_activations::" + param_infos()[static_cast<int>(id)].name + suffix;
 }
 
-// Checks in PyTorch's words (see at::prelu).
-void check_weight(const at::Tensor& x, const at::Tensor& w, const std::string& op) {
+// Checks in PyTorch's words and order (see at::prelu); `wname` is the
+// parameter's name in the schema.
+void check_weight(const at::Tensor& x, const at::Tensor& w, const std::string& op, const std::string& wname) {
   check_float(x, "self", op);
-  TORCH_CHECK(w.layout() == at::kStrided, op, ": expected a strided tensor for the parameter");
+  TORCH_CHECK(w.layout() == at::kStrided, op, ": expected a strided tensor for '", wname, "'");
   TORCH_CHECK(x.scalar_type() == w.scalar_type(), op, ": Type promoting not supported. Got ", x.scalar_type(),
               " and ", w.scalar_type());
-  TORCH_CHECK(x.device() == w.device(), op, ": input is on ", x.device(), " but the parameter is on ", w.device());
-  TORCH_CHECK(w.dim() <= 1, op, ": Expected the parameter to be a scalar or 1D tensor, but got: ndim = ", w.dim());
+  TORCH_CHECK(x.device() == w.device(), op, ": input is on ", x.device(), " but '", wname, "' is on ", w.device());
   const auto n = w.sym_numel();
-  TORCH_CHECK(n == 1 || n == (x.dim() >= 2 ? x.sym_size(1) : c10::SymInt(1)), op,
-              ": Mismatch of parameter numbers and input channel size. Found parameter numbers = ", n,
-              " and channel size = ", (x.dim() >= 2 ? x.sym_size(1) : c10::SymInt(1)), ".");
+  if (n != 1) {
+    TORCH_CHECK(x.dim() > 0, op, ": Not allow zero-dim input tensor.");
+    const c10::SymInt channels = x.dim() >= 2 ? x.sym_size(1) : c10::SymInt(1);
+    TORCH_CHECK(n == channels, op, ": Mismatch of parameter numbers and input channel size. Found parameter numbers = ",
+                n, " and channel size = ", channels, ".");
+  }
+  TORCH_CHECK(w.dim() <= 1, op, ": Expected `", wname, "` to be a scalar or 1D tensor, but got: ndim = ", w.dim());
 }
 
 // w viewed with x's shape: shared, or along dim 1.
@@ -89,10 +95,11 @@ struct ParamKernel final : c10::OperatorKernel {
   void operator()(const c10::OperatorHandle&, c10::DispatchKeySet, Stack* stack) {
     static const char* suffix[] = {"", "_backward", "_double_backward"};
     const std::string op = pname(id, suffix[variant]);
+    const std::string& wname = param_infos()[static_cast<int>(id)].wname;
     if (variant == 0) {
       const at::Tensor x = torch::jit::peek(*stack, 0, 2).toTensor();
       const at::Tensor w = torch::jit::peek(*stack, 1, 2).toTensor();
-      check_weight(x, w, op);
+      check_weight(x, w, op, wname);
       at::Tensor out = empty_like_pointwise(x);
       if (!meta) run_loop(param_loop(id, 0, x.scalar_type()), {out}, {x, broadcast_param(w, x)}, nullptr, 0);
       torch::jit::drop(*stack, 2);
@@ -101,7 +108,7 @@ struct ParamKernel final : c10::OperatorKernel {
       const at::Tensor g = torch::jit::peek(*stack, 0, 3).toTensor();
       const at::Tensor x = torch::jit::peek(*stack, 1, 3).toTensor();
       const at::Tensor w = torch::jit::peek(*stack, 2, 3).toTensor();
-      check_weight(x, w, op);
+      check_weight(x, w, op, wname);
       check_same(g, "grad_output", x, "self", op);
       at::Tensor gx = empty_like_pointwise(x), gw;
       if (meta) {
@@ -120,10 +127,10 @@ struct ParamKernel final : c10::OperatorKernel {
       const at::Tensor g = torch::jit::peek(*stack, 2, 5).toTensor();
       const at::Tensor x = torch::jit::peek(*stack, 3, 5).toTensor();
       const at::Tensor w = torch::jit::peek(*stack, 4, 5).toTensor();
-      check_weight(x, w, op);
+      check_weight(x, w, op, wname);
       check_same(g, "grad_output", x, "self", op);
       if (ggx && ggx->defined()) check_same(*ggx, "grad_grad_input", x, "self", op);
-      if (ggw && ggw->defined()) check_same(*ggw, "grad_grad_weight", w, "weight", op);
+      if (ggw && ggw->defined()) check_same(*ggw, ("grad_grad_" + wname).c_str(), w, wname.c_str(), op);
       at::Tensor dg = empty_like_pointwise(x), dx = empty_like_pointwise(x), dw;
       if (meta) {
         dw = at::empty_symint(w.sym_sizes(), w.options());
@@ -298,6 +305,8 @@ void rrelu_train(const at::Tensor& x, at::Tensor& out, at::Tensor& noise, double
 
 void rrelu_check(const at::Tensor& x, double lower, double upper, const std::string& op) {
   check_float(x, "self", op);
+  TORCH_CHECK(std::isfinite(lower), op, ": lower bound must be finite, got ", lower);
+  TORCH_CHECK(std::isfinite(upper), op, ": upper bound must be finite, got ", upper);
   TORCH_CHECK(lower <= upper, op, ": Lower bound should be less than or equal to the upper bound");
 }
 
@@ -349,6 +358,8 @@ struct RreluKernel final : c10::OperatorKernel {
     const bool training = args[3].toBool();
     const auto gen = args[4].toOptional<at::Generator>();
     rrelu_check(x, lower, upper, op);
+    // Before any slope is drawn: a refused call leaves the generator as it was.
+    if (inplace) at::assert_no_internal_overlap(x);
     // Contiguous output and noise, as PyTorch's rrelu allocates them.
     at::Tensor out = inplace ? x : at::empty_symint(x.sym_sizes(), x.options());
     at::Tensor noise;
@@ -527,6 +538,9 @@ struct RreluBackwardAutograd final : c10::OperatorKernel {
 struct RreluInplaceOrView final : c10::OperatorKernel {
   void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
     const at::Tensor self = torch::jit::peek(*stack, 0, 5).toTensor();
+    // PyTorch's own in-place ops write first and only then refuse an
+    // inference tensor (when bumping its version); refuse before writing.
+    if (self.is_inference()) torch::autograd::increment_version(self);
     {
       at::AutoDispatchBelowADInplaceOrView guard;
       op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
