@@ -227,11 +227,50 @@ struct ParamDoubleBackward final : Node {
   }
 };
 
-void no_forward_ad(const std::vector<at::Tensor>& ts, const std::string& op) {
-  for (const auto& t : ts) {
-    TORCH_CHECK(!t.defined() || !t._fw_grad(0).defined(), op,
-                ": forward-mode automatic differentiation is not supported");
+at::Tensor fw_grad(const at::Tensor& t) { return t.defined() ? t._fw_grad(/*level=*/0) : at::Tensor(); }
+
+at::Tensor add_defined(const at::Tensor& a, const at::Tensor& b) {
+  if (!a.defined()) return b;
+  if (!b.defined()) return a;
+  return a + b;
+}
+
+// Forward-mode AD from the same operators as the backward. With f_x, f_w the
+// partial derivatives:
+//   f(x, w)              tangent  x_t f_x + w_t f_w
+//                                 = bwd(x_t, x, w)[0] + dbwd(-, w_t, ., x, w)[0]
+//   bwd(g, x, w)         tangents bwd(g_t, x, w) + dbwd(x_t, w_t, g, x, w)[1, 2]
+// (dbwd contracts the second derivatives with its first two arguments, and
+// mixed partials are symmetric). The x part of the forward goes through the
+// differentiable backward op, so reverse-over-forward (jacrev of jacfwd) works
+// in x.
+void param_forward_ad(ParamOpId id, int variant, const std::vector<at::Tensor>& in,
+                      const std::vector<at::Tensor>& tangents, const std::vector<at::Tensor>& outs) {
+  auto opt = [](const at::Tensor& t) { return t.defined() ? c10::IValue(t) : c10::IValue(); };
+  std::vector<at::Tensor> p;
+  for (const auto& t : in) p.push_back(t._fw_primal(0));
+  if (variant == 0) {
+    const at::Tensor &xt = tangents[0], &wt = tangents[1];
+    at::Tensor t;
+    if (xt.defined()) t = call_param(id, 1, {xt, p[0], p[1]})[0].toTensor();
+    if (wt.defined()) t = add_defined(t, call_param(id, 2, {c10::IValue(), wt, p[0], p[0], p[1]})[0].toTensor());
+    outs[0]._set_fw_grad(t, 0, false);
+    return;
   }
+  const at::Tensor &gt = tangents[0], &xt = tangents[1], &wt = tangents[2];
+  at::Tensor tx, tw;
+  if (gt.defined()) {
+    Stack r = call_param(id, 1, {gt, p[1], p[2]});
+    tx = r[0].toTensor();
+    tw = r[1].toTensor();
+  }
+  if (xt.defined() || wt.defined()) {
+    Stack r = call_param(id, 2, {opt(xt), opt(wt), p[0], p[1], p[2]});
+    tx = add_defined(tx, r[1].toTensor());
+    tw = add_defined(tw, r[2].toTensor());
+  }
+  outs[0]._set_fw_grad(tx, 0, false);
+  outs[1]._set_fw_grad(tw, 0, false);
 }
 
 struct ParamAutograd final : c10::OperatorKernel {
@@ -240,24 +279,27 @@ struct ParamAutograd final : c10::OperatorKernel {
   ParamAutograd(ParamOpId i, int v) : id(i), variant(v) {}
   void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
     const int n = variant == 0 ? 2 : 3;
-    std::vector<at::Tensor> in;
-    for (int i = 0; i < n; ++i) in.push_back(torch::jit::peek(*stack, i, n).toTensor());
-    no_forward_ad(in, op.schema().name());
-    bool need = false;
-    for (const auto& t : in) need |= torch::autograd::compute_requires_grad(t);
-    if (!need) {
+    std::vector<at::Tensor> in, tangents;
+    bool need = false, forward_ad = false;
+    for (int i = 0; i < n; ++i) {
+      in.push_back(torch::jit::peek(*stack, i, n).toTensor());
+      tangents.push_back(fw_grad(in.back()));
+      need |= torch::autograd::compute_requires_grad(in.back());
+      forward_ad |= tangents.back().defined();
+    }
+    if (!need && !forward_ad) {
       at::AutoDispatchBelowADInplaceOrView guard;
       op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
       return;
     }
     c10::intrusive_ptr<Node> node;
-    if (variant == 0) {
+    if (need && variant == 0) {
       auto nd = c10::make_intrusive<ParamBackward>(id);
       nd->set_next_edges(torch::autograd::collect_next_edges(in[0], in[1]));
       nd->x = SavedVariable(in[0], false);
       nd->w = SavedVariable(in[1], false);
       node = nd;
-    } else {
+    } else if (need) {
       auto nd = c10::make_intrusive<ParamDoubleBackward>(id);
       nd->set_next_edges(torch::autograd::collect_next_edges(in[0], in[1], in[2]));
       nd->g = SavedVariable(in[0], false);
@@ -272,7 +314,8 @@ struct ParamAutograd final : c10::OperatorKernel {
     const int nout = variant == 0 ? 1 : 2;
     std::vector<at::Tensor> outs;
     for (int i = 0; i < nout; ++i) outs.push_back(torch::jit::peek(*stack, i, nout).toTensor());
-    torch::autograd::set_history(outs, node);
+    if (node) torch::autograd::set_history(outs, node);
+    if (forward_ad) param_forward_ad(id, variant, in, tangents, outs);
   }
 };
 
@@ -471,27 +514,30 @@ struct RreluAutograd final : c10::OperatorKernel {
     const at::Tensor x = args[0].toTensor();
     const double lower = args[1].toDouble(), upper = args[2].toDouble();
     const bool training = args[3].toBool();
-    no_forward_ad({x}, op.schema().name());
     const bool need = torch::autograd::compute_requires_grad(x);
-    if (!need) {
+    const at::Tensor xt = fw_grad(x);
+    if (!need && !xt.defined()) {
       at::AutoDispatchBelowAutograd guard;
       op.redispatchBoxed(ks & (inplace ? c10::after_autograd_keyset : c10::after_ADInplaceOrView_keyset), stack);
       return;
     }
     if (inplace) {
-      torch::autograd::check_inplace(x, true);
+      if (need) torch::autograd::check_inplace(x, true);
       const bool use_noise = training && upper - lower > 1e-6;
       TORCH_CHECK(use_noise || (lower + upper) / 2 >= 0,
                   "torch_activations::rrelu_: In-place leakyReLu backward calculation is triggered with a negative "
                   "slope which is not supported. This is caused by calling in-place forward function with a "
                   "negative slope, please call out-of-place version instead.");
     }
-    auto node = c10::make_intrusive<RreluBackwardNode>();
-    node->set_next_edges(torch::autograd::collect_next_edges(x));
-    node->lower = lower;
-    node->upper = upper;
-    node->training = training;
-    node->is_result = inplace;
+    c10::intrusive_ptr<RreluBackwardNode> node;
+    if (need) {
+      node = c10::make_intrusive<RreluBackwardNode>();
+      node->set_next_edges(torch::autograd::collect_next_edges(x));
+      node->lower = lower;
+      node->upper = upper;
+      node->training = training;
+      node->is_result = inplace;
+    }
     {
       // Through ADInplaceOrView for the in-place variant (version bump).
       at::AutoDispatchBelowAutograd guard;
@@ -499,14 +545,27 @@ struct RreluAutograd final : c10::OperatorKernel {
     }
     const at::Tensor noise = stack->back().toTensor();
     stack->pop_back();
-    if (inplace) {
+    const at::Tensor out = inplace ? x : stack->back().toTensor();
+    if (node && inplace) {
       torch::autograd::rebase_history(x, node);
       node->self = SavedVariable(x, true, x.is_view());
-    } else {
-      torch::autograd::set_history(stack->back().toTensor(), node);
+    } else if (node) {
+      torch::autograd::set_history(out, node);
       node->self = SavedVariable(x, false);
     }
-    node->noise = SavedVariable(noise, false);
+    if (node) node->noise = SavedVariable(noise, false);
+    if (xt.defined()) {
+      // Once the slopes are drawn the op is linear in x: its tangent is the
+      // backward applied to x's tangent.
+      Stack st{xt, x._fw_primal(0), noise, lower, upper, training, inplace};
+      rrelu_backward_handle().callBoxed(st);
+      const at::Tensor t = st[0].toTensor();
+      if (inplace) {
+        xt.copy_(t);
+      } else {
+        out._set_fw_grad(t, 0, false);
+      }
+    }
   }
 };
 
@@ -514,8 +573,9 @@ struct RreluBackwardAutograd final : c10::OperatorKernel {
   void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
     auto args = torch::jit::last(*stack, 7);
     const at::Tensor g = args[0].toTensor(), s = args[1].toTensor(), noise = args[2].toTensor();
-    no_forward_ad({g, s, noise}, op.schema().name());
     const bool need = torch::autograd::compute_requires_grad(g, s, noise);
+    const at::Tensor gt = fw_grad(g);
+    const std::vector<c10::IValue> params(args.begin() + 3, args.end());
     c10::intrusive_ptr<RreluDoubleBackwardNode> node;
     if (need) {
       node = c10::make_intrusive<RreluDoubleBackwardNode>();
@@ -531,7 +591,14 @@ struct RreluBackwardAutograd final : c10::OperatorKernel {
       at::AutoDispatchBelowADInplaceOrView guard;
       op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
     }
-    if (node) torch::autograd::set_history(stack->back().toTensor(), node);
+    const at::Tensor out = stack->back().toTensor();
+    if (node) torch::autograd::set_history(out, node);
+    // Linear in grad_output, locally constant in self and noise.
+    if (gt.defined()) {
+      Stack st{gt, s._fw_primal(0), noise._fw_primal(0), params[0], params[1], params[2], params[3]};
+      rrelu_backward_handle().callBoxed(st);
+      out._set_fw_grad(st[0].toTensor(), 0, false);
+    }
   }
 };
 
