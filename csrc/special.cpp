@@ -87,6 +87,35 @@ cpu::Loop param_loop(ParamOpId id, int kind, at::ScalarType st) {
   return cpu::kernels().parametric[static_cast<int>(id)][kind][dtype_index(st)];
 }
 
+// Runs a backward kernel whose last output is the per-element parameter
+// gradient and returns that summed into `w`'s shape. The inputs come widened
+// (see widen): in float16/bfloat16, rounding each of the many terms of that
+// sum to the low precision before adding them makes it drift far from the
+// exact value under cancellation (the built-in's bfloat16 weight gradient can
+// lose every digit that way); the element-wise outputs still round once, so
+// they are bitwise what the low-precision kernel gives.
+at::Tensor run_with_param_sum(ParamOpId id, int kind, const std::vector<at::Tensor>& outs,
+                              const std::vector<at::Tensor>& ins, const at::Tensor& w) {
+  const at::Tensor& x = ins[ins.size() - 2];  // the (widened) input
+  const bool widened = x.scalar_type() != outs[0].scalar_type();
+  std::vector<at::Tensor> o;
+  for (const auto& t : outs) o.push_back(widened ? empty_like_pointwise(x) : t);
+  o.push_back(empty_like_pointwise(x));
+  const cpu::Loop fn = param_loop(id, kind, x.scalar_type());
+  if (o.size() == 2) {
+    run_loop(fn, {o[0], o[1]}, {ins[0], ins[1], ins[2]}, nullptr, 0);
+  } else {
+    run_loop(fn, {o[0], o[1], o[2]}, {ins[0], ins[1], ins[2], ins[3], ins[4]}, nullptr, 0);
+  }
+  if (widened) {
+    for (size_t k = 0; k < outs.size(); ++k) outs[k].copy_(o[k]);
+  }
+  return reduce_param(o.back(), w).to(w.scalar_type());
+}
+
+// float16/bfloat16 operands of the backward kernels in float32.
+at::Tensor widen(const at::Tensor& t) { return at::isReducedFloatingType(t.scalar_type()) ? t.to(at::kFloat) : t; }
+
 struct ParamKernel final : c10::OperatorKernel {
   ParamOpId id;
   int variant;  // 0 fwd, 1 bwd, 2 double bwd
@@ -114,9 +143,8 @@ struct ParamKernel final : c10::OperatorKernel {
       if (meta) {
         gw = at::empty_symint(w.sym_sizes(), w.options());
       } else {
-        at::Tensor gw_elem = empty_like_pointwise(x);
-        run_loop(param_loop(id, 1, x.scalar_type()), {gx, gw_elem}, {g, x, broadcast_param(w, x)}, nullptr, 0);
-        gw = reduce_param(gw_elem, w);
+        const at::Tensor xw = widen(x);
+        gw = run_with_param_sum(id, 1, {gx}, {widen(g), xw, broadcast_param(widen(w), xw)}, w);
       }
       torch::jit::drop(*stack, 3);
       stack->emplace_back(std::move(gx));
@@ -135,13 +163,11 @@ struct ParamKernel final : c10::OperatorKernel {
       if (meta) {
         dw = at::empty_symint(w.sym_sizes(), w.options());
       } else {
-        const at::Tensor zero = at::zeros({}, x.options());
-        const at::Tensor a = ggx && ggx->defined() ? *ggx : zero.expand(x.sizes());
-        const at::Tensor b = ggw && ggw->defined() ? broadcast_param(*ggw, x) : zero.expand(x.sizes());
-        at::Tensor dw_elem = empty_like_pointwise(x);
-        run_loop(param_loop(id, 2, x.scalar_type()), {dg, dx, dw_elem}, {a, b, g, x, broadcast_param(w, x)},
-                 nullptr, 0);
-        dw = reduce_param(dw_elem, w);
+        const at::Tensor xw = widen(x);
+        const at::Tensor zero = at::zeros({}, xw.options());
+        const at::Tensor a = ggx && ggx->defined() ? widen(*ggx) : zero.expand(x.sizes());
+        const at::Tensor b = ggw && ggw->defined() ? broadcast_param(widen(*ggw), xw) : zero.expand(x.sizes());
+        dw = run_with_param_sum(id, 2, {dg, dx}, {a, b, widen(g), xw, broadcast_param(widen(w), xw)}, w);
       }
       torch::jit::drop(*stack, 5);
       stack->emplace_back(std::move(dg));
