@@ -7,6 +7,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/MemoryOverlap.h>
 #include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
 #include <ATen/core/DistributionsHelper.h>
 #include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
@@ -14,8 +15,10 @@
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <vector>
 
 #include "common.h"
 #include "layout.h"
@@ -74,13 +77,67 @@ at::Tensor broadcast_param(const at::Tensor& w, const at::Tensor& x) {
   return w.reshape(shape).expand(x.sizes());
 }
 
-// Sums per-element parameter gradients into the parameter's shape.
+// Compensated (Neumaier) summation in double. An infinite or NaN term makes
+// the compensation meaningless, so the plain sum is kept as well.
+struct CompensatedSum {
+  double sum = 0, comp = 0, plain = 0;
+  void add(double v) {
+    const double t = sum + v;
+    comp += std::abs(sum) >= std::abs(v) ? (sum - t) + v : (v - t) + sum;
+    sum = t;
+    plain += v;
+  }
+  double value() const { return std::isfinite(plain) ? sum + comp : plain; }
+};
+
+// Sums the per-element parameter gradient `elem` (contiguous, x's shape)
+// into w's shape: all of it for a shared parameter, else per index of dim 1.
+// The additions happen in an order fixed by the shape alone (blocks of
+// kBlock elements in logical order, then the blocks in order), so the result
+// is bitwise the same for any number of threads, which at::sum's is not.
 at::Tensor reduce_param(const at::Tensor& elem, const at::Tensor& w) {
-  if (w.numel() == 1) return elem.sum().reshape(w.sizes());
-  std::vector<int64_t> dims;
-  for (int64_t d = 0; d < elem.dim(); ++d)
-    if (d != 1) dims.push_back(d);
-  return elem.sum(dims).reshape(w.sizes());
+  TORCH_INTERNAL_ASSERT(elem.is_contiguous());
+  constexpr int64_t kBlock = 1 << 15;
+  const bool shared = w.numel() == 1;
+  const int64_t channels = shared ? 1 : elem.size(1);
+  const int64_t outer = shared || elem.dim() == 0 ? 1 : elem.size(0);
+  const int64_t inner = channels == 0 || outer == 0 ? 0 : elem.numel() / (outer * channels);
+  const int64_t len = outer * inner;  // elements per channel
+  const int64_t blocks = (len + kBlock - 1) / kBlock;
+  std::vector<CompensatedSum> partial(static_cast<size_t>(channels * blocks));
+  AT_DISPATCH_FLOATING_TYPES(elem.scalar_type(), "reduce_param", [&] {
+    const scalar_t* data = elem.const_data_ptr<scalar_t>();
+    at::parallel_for(0, channels * blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t c = task / blocks;
+        CompensatedSum acc;
+        // Logical element j of channel c is (j / inner, c, j % inner).
+        for (int64_t j = task % blocks * kBlock, stop = std::min(len, j + kBlock); j < stop;) {
+          const int64_t o = j / inner, i = j % inner, run = std::min(inner - i, stop - j);
+          const scalar_t* p = data + (o * channels + c) * inner + i;
+          for (int64_t k = 0; k < run; ++k) acc.add(static_cast<double>(p[k]));
+          j += run;
+        }
+        partial[task] = acc;
+      }
+    });
+  });
+  at::Tensor out = at::empty({channels}, elem.options().dtype(at::kDouble));
+  double* o = out.data_ptr<double>();
+  for (int64_t c = 0; c < channels; ++c) {
+    CompensatedSum acc;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const CompensatedSum& part = partial[c * blocks + b];
+      if (!std::isfinite(part.plain)) {
+        acc.add(part.plain);
+      } else {
+        acc.add(part.sum);
+        acc.add(part.comp);
+      }
+    }
+    o[c] = acc.value();
+  }
+  return out.reshape(w.sizes());
 }
 
 cpu::Loop param_loop(ParamOpId id, int kind, at::ScalarType st) {
@@ -100,7 +157,8 @@ at::Tensor run_with_param_sum(ParamOpId id, int kind, const std::vector<at::Tens
   const bool widened = x.scalar_type() != outs[0].scalar_type();
   std::vector<at::Tensor> o;
   for (const auto& t : outs) o.push_back(widened ? empty_like_pointwise(x) : t);
-  o.push_back(empty_like_pointwise(x));
+  // The parameter's per-element gradient, in logical order for reduce_param.
+  o.push_back(at::empty(x.sizes(), x.options()));
   const cpu::Loop fn = param_loop(id, kind, x.scalar_type());
   if (o.size() == 2) {
     run_loop(fn, {o[0], o[1]}, {ins[0], ins[1], ins[2]}, nullptr, 0);
