@@ -572,7 +572,9 @@ struct SwishLearnable : ParamTraits {
     V bx = x * b, s, sn;
     sigmoid_pair(bx, s, sn);
     V fx = where<V>(isinf(bx), where<V>(bx > C(0), C(1), C(0)), s * madd(bx, sn, C(1)));
-    V fb = where<V>(isinf(bx), C(0), x * x * (s * sn));
+    // x (x q), not x^2 q: x^2 overflows for |x| > 2^64 (float) while q =
+    // s sn vanishes faster than x^2 grows, and inf * 0 would give NaN.
+    V fb = where<V>(isinf(bx), C(0), x * (x * (s * sn)));
     return {{g * fx, g * fb}};
   }
   template <class V> TA_HD Outs<V, 3> dbwd(V ggx, V ggb, V g, V x, V b) const {
@@ -581,8 +583,8 @@ struct SwishLearnable : ParamTraits {
     V q = s * sn;
     V k = madd(bx, sn - s, C(2));
     V fx = s * madd(bx, sn, C(1));
-    V fb = x * x * q;
-    V fxx = b * q * k, fxb = x * q * k, fbb = x * x * x * q * (sn - s);
+    V fb = x * (x * q);
+    V fxx = b * q * k, fxb = x * q * k, fbb = x * (x * (x * q)) * (sn - s);
     mask_t<V> inf = isinf(bx);
     fx = where<V>(inf, where<V>(bx > C(0), C(1), C(0)), fx);
     fb = where<V>(inf, C(0), fb);
