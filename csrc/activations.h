@@ -214,18 +214,21 @@ struct Softplus : Traits {
 // x * sigmoid(beta x). silu is beta = 1.
 template <class C>
 struct SwishCore {
-  template <class V> TA_HD static V fwd(V x, C beta) { return times_vanishing(x, m::sigmoid(x * beta)); }
+  // beta x, with beta = 0 giving 0 at x = +-inf too (0 * inf is NaN), where
+  // swish is x / 2.
+  template <class V> TA_HD static V scaled(V x, C beta) { return beta == C(0) ? splat<V>(C(0)) : x * beta; }
+  template <class V> TA_HD static V fwd(V x, C beta) { return times_vanishing(x, m::sigmoid(scaled(x, beta))); }
   // s (1 + beta x (1 - s)), with 1 - s taken as sigmoid(-beta x) so that it
   // keeps its precision when s rounds to 1. The limits are 1 at beta x = +inf
   // and 0 at -inf.
   template <class V> TA_HD static V bwd(V g, V x, C beta) {
-    V bx = x * beta, s, sn;
+    V bx = scaled(x, beta), s, sn;
     sigmoid_pair(bx, s, sn);
     V d = s * madd(bx, sn, C(1));
     return g * where<V>(isinf(bx), where<V>(bx > C(0), C(1), C(0)), d);
   }
   template <class V> TA_HD static V dbwd(V gg, V g, V x, C beta) {
-    V bx = x * beta, s, sn;
+    V bx = scaled(x, beta), s, sn;
     sigmoid_pair(bx, s, sn);
     V d2 = beta * s * sn * madd(bx, sn - s, C(2));
     return gg * g * where<V>(isinf(bx), C(0), d2);
@@ -567,9 +570,11 @@ struct Prelu : ParamTraits {
 template <class C>
 struct SwishLearnable : ParamTraits {
   TA_HD explicit SwishLearnable(const double*) {}
-  template <class V> TA_HD V fwd(V x, V b) const { return times_vanishing(x, m::sigmoid(x * b)); }
+  // b x, 0 where b = 0 (also at x = +-inf, where 0 * inf is NaN).
+  template <class V> TA_HD static V scaled(V x, V b) { return where<V>(b == C(0), C(0), x * b); }
+  template <class V> TA_HD V fwd(V x, V b) const { return times_vanishing(x, m::sigmoid(scaled(x, b))); }
   template <class V> TA_HD Outs<V, 2> bwd(V g, V x, V b) const {
-    V bx = x * b, s, sn;
+    V bx = scaled(x, b), s, sn;
     sigmoid_pair(bx, s, sn);
     V fx = where<V>(isinf(bx), where<V>(bx > C(0), C(1), C(0)), s * madd(bx, sn, C(1)));
     // x (x q), not x^2 q: x^2 overflows for |x| > 2^64 (float) while q =
@@ -578,7 +583,7 @@ struct SwishLearnable : ParamTraits {
     return {{g * fx, g * fb}};
   }
   template <class V> TA_HD Outs<V, 3> dbwd(V ggx, V ggb, V g, V x, V b) const {
-    V bx = x * b, s, sn;
+    V bx = scaled(x, b), s, sn;
     sigmoid_pair(bx, s, sn);
     V q = s * sn;
     V k = madd(bx, sn - s, C(2));
