@@ -215,8 +215,10 @@ struct Softplus : Traits {
 template <class C>
 struct SwishCore {
   // beta x, with beta = 0 giving 0 at x = +-inf too (0 * inf is NaN), where
-  // swish is x / 2.
-  template <class V> TA_HD static V scaled(V x, C beta) { return beta == C(0) ? splat<V>(C(0)) : x * beta; }
+  // swish is x / 2. A NaN x stays NaN.
+  template <class V> TA_HD static V scaled(V x, C beta) {
+    return beta == C(0) ? where<V>(isinf(x), C(0), x * beta) : x * beta;
+  }
   template <class V> TA_HD static V fwd(V x, C beta) { return times_vanishing(x, m::sigmoid(scaled(x, beta))); }
   // s (1 + beta x (1 - s)), with 1 - s taken as sigmoid(-beta x) so that it
   // keeps its precision when s rounds to 1. The limits are 1 at beta x = +inf
@@ -570,8 +572,8 @@ struct Prelu : ParamTraits {
 template <class C>
 struct SwishLearnable : ParamTraits {
   TA_HD explicit SwishLearnable(const double*) {}
-  // b x, 0 where b = 0 (also at x = +-inf, where 0 * inf is NaN).
-  template <class V> TA_HD static V scaled(V x, V b) { return where<V>(b == C(0), C(0), x * b); }
+  // b x, 0 where b = 0 and x = +-inf (0 * inf is NaN).
+  template <class V> TA_HD static V scaled(V x, V b) { return where<V>(mand(b == C(0), isinf(x)), C(0), x * b); }
   template <class V> TA_HD V fwd(V x, V b) const { return times_vanishing(x, m::sigmoid(scaled(x, b))); }
   template <class V> TA_HD Outs<V, 2> bwd(V g, V x, V b) const {
     V bx = scaled(x, b), s, sn;
