@@ -1,13 +1,16 @@
-"""A valid call for every operator registered under torch.ops.torch_activations,
-built from its schema, for tests that then break one argument at a time.
+"""A valid call for every operator registered under torch.ops.torch_activations
+(every overload), built from its schema, for tests that then break one
+argument at a time.
 
 Tensors get the shape SHAPE (channel size C = SHAPE[1]); a tensor argument
 named in CHANNEL_ARGS gets shape (C,); numbers come from the op's row in the
-optable (first parameter set) or the forward op's schema defaults, then
-from OVERRIDES. An operator that needs something else (an integer target, a
-`dim`) gets an entry in OVERRIDES; test_bad_input checks that every
-registered operator has a call that succeeds, so a new operator cannot slip
-past these tests unnoticed.
+optable (first parameter set) or the forward op's schema defaults, then from
+OVERRIDES. Arguments whose value depends on the op family (the halved
+grad_output of the gated units, a loss's class-index target and the
+statistics its forward saved) come from `special`. test_bad_input checks that
+every registered operator has a call that succeeds, so a new operator cannot
+slip past these tests unnoticed: one the generic rules cannot call gets an
+entry here.
 """
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
@@ -22,18 +25,38 @@ C = SHAPE[1]
 # Tensor arguments holding one value per channel (dim 1) of the input.
 CHANNEL_ARGS = {"weight", "beta", "grad_grad_weight", "grad_grad_beta"}
 SUFFIXES = ("_double_backward", "_backward", "_")
+GATED = {"glu", "swiglu", "geglu", "reglu"}
+LOSSES = {"cross_entropy", "binary_cross_entropy_with_logits"}
 # Values for arguments the schema gives no usable default, per op or per base
-# op (the name without _, _backward, _double_backward).
+# op (the name without overload and without _, _backward, _double_backward).
 OVERRIDES: Dict[str, Dict[str, Any]] = {
     # The noise is only read in training with a non-empty range.
     "rrelu": dict(training=True),
     "rrelu_": dict(training=True),
+    "rrelu_with_noise": dict(training=True),
+    "rrelu_with_noise_": dict(training=True),
     "rrelu_backward": dict(lower=0.1, upper=0.3, training=True, is_result=False),
+    # Reduce over the channels.
+    "softmax": dict(dim=1),
+    "log_softmax": dict(dim=1),
+    "softmin": dict(dim=1),
 }
 
 
+# Tensor arguments the op ignores by design in these calls: with class-index
+# targets there is no target gradient, so its incoming gradient is unused.
+UNUSED = {("cross_entropy_double_backward", "grad_grad_target")}
+
+
+# Tensor arguments whose float dtype may differ from the others': the
+# softmax family's grad_grad has the forward input's dtype, which `dtype=`
+# lets differ from the output's.
+FREE_DTYPE = {(f"{n}_double_backward", "grad_grad") for n in ("softmax", "log_softmax", "softmin")}
+
+
 def op_names() -> List[str]:
-    """Public operators of the library (not the _private helpers)."""
+    """Public operators of the library (not the _private helpers), an
+    overload as "name.overload"."""
     names = []
     for full in torch._C._dispatch_get_all_op_names():
         ns, _, name = full.partition("::")
@@ -42,7 +65,13 @@ def op_names() -> List[str]:
     return sorted(names)
 
 
+def overload(name: str):
+    base, _, ov = name.partition(".")
+    return getattr(getattr(ta.ops, base), ov or "default")
+
+
 def base_name(name: str) -> str:
+    name = name.partition(".")[0]
     for s in SUFFIXES:
         if name.endswith(s) and hasattr(ta.ops, name[: -len(s)]):
             return name[: -len(s)]
@@ -50,7 +79,7 @@ def base_name(name: str) -> str:
 
 
 def schema(name: str):
-    return getattr(ta.ops, name).default._schema
+    return overload(name)._schema
 
 
 @dataclass
@@ -62,14 +91,38 @@ class Call:
 
     @property
     def qualified(self) -> str:
-        return f"torch_activations::{self.name}"
+        return f"torch_activations::{self.name.partition('.')[0]}"
 
     def run(self, args=None):
-        return getattr(ta.ops, self.name)(*(self.args if args is None else args))
+        return overload(self.name)(*(self.args if args is None else args))
 
 
 def _type_kind(arg) -> str:
     return str(arg.type).replace("Optional[", "").rstrip("]")
+
+
+def _half(shape):
+    return tuple(shape[:-1]) + (shape[-1] // 2,)
+
+
+def special(name: str, arg: str, values: Dict[str, Any], dtype, shape, g):
+    """The value of `arg` where it depends on the op family; None for the
+    generic rule."""
+    base = base_name(name)
+    pair = name.endswith(".pair")
+    if base in GATED and not pair and arg == "grad_output":
+        return torch.randn(_half(shape), generator=g, dtype=torch.float64).to(dtype)
+    if base in LOSSES:
+        if arg == "target" and base == "cross_entropy":
+            return torch.randint(0, max(shape[1], 1), (shape[0],) + tuple(shape[2:]), generator=g)
+        if arg == "grad_output":  # the mean: a scalar
+            return torch.randn((), generator=g, dtype=torch.float64).to(dtype)
+        if arg == "stats":
+            return ta.ops.cross_entropy(values["self"], values["target"], None, values["reduction"],
+                                        values["ignore_index"], values["label_smoothing"])[1]
+    if arg == "input_dtype":
+        return dtype
+    return None
 
 
 def valid_call(name: str, dtype=torch.float32, seed: int = 0, shape=SHAPE) -> Call:
@@ -80,28 +133,36 @@ def valid_call(name: str, dtype=torch.float32, seed: int = 0, shape=SHAPE) -> Ca
     params.update(OPS_BY_NAME[base].params[0] if base in OPS_BY_NAME else {})
     params.update(OVERRIDES.get(base, {}))
     params.update(OVERRIDES.get(name, {}))
-    args, tensors = [], []
+    args, tensors, values = [], [], {}
     for i, a in enumerate(schema(name).arguments):
         kind = _type_kind(a)
-        if a.name in params:
-            args.append(params[a.name])
+        v = special(name, a.name, values, dtype, shape, g)
+        if v is not None:
+            pass
+        elif a.name in params:
+            v = params[a.name]
         elif kind == "Tensor":
             shp = (shape[1],) if a.name in CHANNEL_ARGS else shape
             t = torch.randn(shp, generator=g, dtype=torch.float64)
             if a.name in CHANNEL_ARGS:
                 t = t.abs() * 0.5 + 0.1
-            args.append(t.to(dtype))
-            tensors.append(i)
+            v = t.to(dtype)
+        elif str(a.type) == "List[bool]":  # an output mask: every output
+            v = [True] * (a.N or 2)
         elif a.has_default_value():
-            args.append(a.default_value)
+            v = a.default_value
         elif kind == "bool":
-            args.append(False)
+            v = False
         elif kind == "float":
-            args.append(0.5)
+            v = 0.5
         elif kind == "int":
-            args.append(1)
+            v = 1
         else:
             raise AssertionError(f"{name}: no value for argument {a.name} of type {a.type}; add it to OVERRIDES")
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and (name, a.name) not in UNUSED:
+            tensors.append(i)
+        values[a.name] = v
+        args.append(v)
     return Call(name, args, tensors)
 
 

@@ -13,10 +13,18 @@ import torch
 import torch.nn.functional as TF
 
 import torch_activations as ta
-from opcalls import C, SHAPE, CHANNEL_ARGS, op_names, outputs, schema, valid_call
+from opcalls import FREE_DTYPE, LOSSES, SHAPE, base_name, op_names, outputs, schema, valid_call
 from torch_activations import functional as F
 
 OPS = op_names()
+
+
+def shapes(name):
+    """A regular shape and empty ones (no channels too, except for the
+    losses, whose class indices must lie below the channel count)."""
+    if base_name(name) in LOSSES:
+        return [SHAPE, (0, 3, 4)]
+    return [SHAPE, (0, 3, 4), (2, 0, 4)]
 BAD_DTYPES = {torch.int64: "Long", torch.int32: "Int", torch.bool: "Bool", torch.complex64: "ComplexFloat"}
 
 
@@ -69,7 +77,7 @@ def test_every_registered_operator_has_a_valid_call():
 
 @pytest.mark.parametrize("name", OPS)
 def test_meta_tensors_infer_what_the_real_kernel_returns(name):
-    for shape in (SHAPE, (2, 0, 4)):
+    for shape in shapes(name):
         call = valid_call(name, shape=shape)
         real = outputs(call.run([a.clone() if isinstance(a, torch.Tensor) else a for a in call.args]))
         meta_args = [a.to("meta") if isinstance(a, torch.Tensor) else a for a in call.args]
@@ -86,7 +94,7 @@ def test_meta_tensors_infer_what_the_real_kernel_returns(name):
 def test_non_float_tensors_are_refused_naming_op_and_dtype(name):
     """Every floating-point tensor argument, in turn, as an integer, bool or
     complex tensor, non-empty and empty."""
-    for shape in (SHAPE, (2, 0, 4)):
+    for shape in shapes(name):
         call = valid_call(name, shape=shape)
         for i in call.tensors:
             for dtype, word in BAD_DTYPES.items():
@@ -109,13 +117,16 @@ def test_mismatched_tensor_arguments_are_refused(name):
     for i in call.tensors:
         arg = schema(name).arguments[i].name
         t = call.args[i]
-        # One more channel: a mismatch for the element-wise and the per-channel arguments alike.
-        wrong_shape = torch.ones(C + 1) if arg in CHANNEL_ARGS else torch.ones(SHAPE[0], SHAPE[1] + 1, SHAPE[2])
+        # One more element along every dimension: a mismatch for the
+        # element-wise, per-channel, halved and per-row arguments alike.
+        wrong_shape = torch.ones([n + 1 for n in t.shape] or [2])
         for what, bad, words in (
-            ("float64", t.double(), ["Double"]),
+            ("float64", None if (name, arg) in FREE_DTYPE else t.double(), ["Double"]),
             ("shape", wrong_shape, []),
             ("meta", t.to("meta"), ["meta"]),
         ):
+            if bad is None:
+                continue
             args = list(call.args)
             args[i] = bad
             snap = snapshot(args)
@@ -126,7 +137,7 @@ def test_mismatched_tensor_arguments_are_refused(name):
             for w in words:
                 assert w in msg, f"{name}, {arg} {what}: {msg}"
             if what == "shape":
-                assert "shape" in msg or "Mismatch" in msg, f"{name}, {arg} {what}: {msg}"
+                assert any(w in msg for w in ("shape", "size", "Mismatch")), f"{name}, {arg} {what}: {msg}"
             assert_unchanged(snap, f"{name}, {arg} {what}")
 
 
