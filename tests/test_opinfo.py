@@ -1,13 +1,14 @@
 """Parity on PyTorch's own test inputs: the OpInfo database
 (torch.testing._internal.common_methods_invocations.op_db).
 
-For every op with a built-in counterpart, every sample input and reference
-input (CPU; float32, float64, bfloat16) gives the built-in's value and
-gradients, with the tolerances of test_pointwise.py: float32/float64 against
-the built-in in the same dtype, bfloat16 against the built-in evaluated in
-float64 on the same inputs and rounded once. Every error input raises the
-OpInfo's error. Where our documented behaviour differs, the test says so
-explicitly:
+For every op with a built-in counterpart (every OpInfo variant of it), every
+sample input and reference input (CPU; float32, float64, bfloat16 where the
+OpInfo supports them) gives the built-in's value and gradients, with the
+tolerances of test_pointwise.py: an output or gradient in float32/float64
+against the built-in in the same dtypes, one in bfloat16 against the
+built-in evaluated in float64 on the same inputs and rounded once. Every
+error input raises the OpInfo's error. Where our documented behaviour
+differs, the test says so explicitly:
 
 * README "Numerics": at an infinite input where PyTorch's formula gives NaN
   although the function has a limit, we return the limit (optable `limits`);
@@ -17,7 +18,9 @@ explicitly:
   scalar definitions everywhere, so NaN elements are checked against the
   built-in evaluated one element at a time.
 * Integer, bool and complex inputs that the built-in accepts are refused
-  with an error naming the op ("expected a floating point tensor").
+  with an error naming the op ("expected a floating point tensor"), unless
+  the op takes a `dtype=` to compute in, which casts them first (unlike
+  PyTorch's softmin, which negates a uint8 input before the cast).
 * rrelu in training draws random slopes in the input's compute type, so it
   is compared with the built-in in the same dtype, same seed, exactly.
 """
@@ -34,27 +37,29 @@ from torch_activations.optable import DEFAULT_TOL, OPS, OPS_BY_NAME, tol
 
 DTYPES = [torch.float32, torch.float64, torch.bfloat16]
 LOWP = (torch.float16, torch.bfloat16)
-# Ours without a row in the optable (their own tests live in test_special.py).
-EXTRA = ["prelu", "rrelu"]
+# Ours without a row in the optable (their own tests live elsewhere).
+EXTRA = ["prelu", "rrelu", "softmax", "log_softmax", "softmin", "glu", "cross_entropy",
+         "binary_cross_entropy_with_logits"]
+NAMES = [op.name for op in OPS] + EXTRA
 
 
-def opinfo_for(name):
-    for o in op_db:
-        if o.name in (f"nn.functional.{name}", name) and o.variant_test_name == "":
-            return o
-    return None
+def opinfos_for(name):
+    return [o for o in op_db if o.name in (f"nn.functional.{name}", name)]
 
 
-PAIRS = [(name, opinfo_for(name)) for name in [op.name for op in OPS] + EXTRA]
-PAIRS = [(n, o) for n, o in PAIRS if o is not None]
-# Other OpInfo variants of the same functions (silu's complex variant):
-# every sample must be refused.
-VARIANTS = [(name, o) for name, _ in PAIRS for o in op_db
-            if o.name in (f"nn.functional.{name}", name) and o.variant_test_name != ""]
+PAIRS = [(name, o) for name in NAMES for o in opinfos_for(name)]
+# Variants for float inputs (softmax's with_dtype) are checked for values;
+# the others (silu's complex variant) only for refusal.
+VALUE_PAIRS = [(n, o) for n, o in PAIRS if set(DTYPES) & set(o.supported_dtypes("cpu"))]
+
+
+def pair_id(pair):
+    name, o = pair
+    return name + (f".{o.variant_test_name}" if o.variant_test_name else "")
 
 
 def test_every_op_with_a_builtin_has_an_opinfo():
-    missing = [op.name for op in OPS if opinfo_for(op.name) is None]
+    missing = [name for name in NAMES if not opinfos_for(name)]
     # swish has no built-in; anything else without an OpInfo needs a look.
     assert missing == ["swish"], missing
 
@@ -74,15 +79,20 @@ def rebuild(sample, fn):
 
 
 def leaf(t, dtype=None):
-    t = t.detach() if dtype is None else t.detach().to(dtype)
-    if not t.is_floating_point():
+    """A fresh leaf with t's values (floating tensors cast to `dtype`),
+    requiring grad where the sample's tensor does."""
+    rg = t.requires_grad
+    t = t.detach()
+    if t.is_floating_point() and dtype is not None:
+        t = t.to(dtype)
+    if not rg:
         return t
     return t.clone().requires_grad_(True) if t.is_contiguous() else t.requires_grad_(True)
 
 
 def forward(fn, sample, dtype=None, seed=None):
-    """fn on the sample's tensors (cast to `dtype` if given) as fresh leaves:
-    (output, the leaves that require grad)."""
+    """fn on the sample's tensors (floating ones cast to `dtype` if given) as
+    fresh leaves: (output, the leaves that require grad)."""
     inp, args, kwargs = rebuild(sample, lambda t: leaf(t, dtype))
     if seed is not None:
         torch.manual_seed(seed)
@@ -93,7 +103,7 @@ def forward(fn, sample, dtype=None, seed=None):
 
 
 def backward(y, leaves, go):
-    if y.numel() == 0 or not leaves:
+    if y.numel() == 0 or not leaves or not y.requires_grad:
         return [None] * len(leaves)
     return list(torch.autograd.grad(y, leaves, go.to(y.dtype), allow_unused=True))
 
@@ -127,35 +137,59 @@ def ours_for(name, opinfo):
     return fn
 
 
+def _softmax_dim(sample):
+    dim = sample.kwargs.get("dim", sample.args[0] if sample.args else None)
+    if dim is None:  # torch.nn.functional's legacy rule
+        dim = 0 if sample.input.dim() in (0, 1, 3) else 1
+    return dim
+
+
+# Ops whose backward reads their output, as PyTorch's do: in low precision
+# the reference gradient is PyTorch's backward on the rounded output.
+OUTPUT_BACKWARD = {
+    "softmax": lambda go, y, s: torch._softmax_backward_data(go, y, _softmax_dim(s), y.dtype),
+    "log_softmax": lambda go, y, s: torch._log_softmax_backward_data(go, y, _softmax_dim(s), y.dtype),
+    "softmin": lambda go, y, s: -torch._softmax_backward_data(go, y, _softmax_dim(s), y.dtype),
+}
+
+
 def check_sample(name, opinfo, sample, dtype, idx):
     ours = ours_for(name, opinfo)
     ref = opinfo.op
     row = OPS_BY_NAME.get(name)
-    rtol, atol = tol(row, dtype) if row else DEFAULT_TOL[dtype]
+
+    def tolerance(t):
+        return tol(row, t.dtype) if row else DEFAULT_TOL[t.dtype]
+
     exact = name == "rrelu" and sample.kwargs.get("training", False)
-    same_dtype = dtype not in LOWP or exact
-    what = f"{opinfo.name} {dtype} sample {idx} shape {tuple(sample.input.shape)} {sample.kwargs}"
+    what = f"{pair_id((name, opinfo))} {dtype} sample {idx} shape {tuple(sample.input.shape)} {sample.kwargs}"
 
     y, leaves = forward(ours, sample, seed=idx)
-    ry, rleaves = forward(ref, sample, None if same_dtype else torch.float64, seed=idx)
-    assert y.shape == ry.shape and y.dtype == dtype, what
-    if same_dtype and y.numel() > 1:
-        assert y.stride() == ry.stride(), f"{what}: strides {y.stride()} vs {ry.stride()}"
-    # One grad_output, drawn in the sample's dtype, for both sides.
+    widen = y.dtype in LOWP and not exact
+    ry, rleaves = forward(ref, sample, torch.float64 if widen else None, seed=idx)
+    assert y.shape == ry.shape, what
+    if not widen:
+        assert y.dtype == ry.dtype, what
+        if y.numel() > 1:
+            assert y.stride() == ry.stride(), f"{what}: strides {y.stride()} vs {ry.stride()}"
+    # One grad_output, drawn in the output's dtype, for both sides.
     g = torch.Generator().manual_seed(idx)
-    go = torch.randn(y.shape, generator=g, dtype=torch.float64 if dtype == torch.float64 else torch.float32).to(dtype)
+    go = torch.randn(y.shape, generator=g, dtype=torch.float64 if y.dtype == torch.float64 else torch.float32)
+    go = go.to(y.dtype)
     grads = backward(y, leaves, go)
-    if not same_dtype and row is not None and row.saves == "output" and leaves:
+    if widen and row is not None and row.saves == "output" and leaves:
         # The backward reads the rounded output, as PyTorch's does.
         rgrads = [row.ref_backward(go.to(torch.float64), y.detach().to(torch.float64))]
+    elif widen and name in OUTPUT_BACKWARD and leaves:
+        rgrads = [OUTPUT_BACKWARD[name](go.to(torch.float64), y.detach().to(torch.float64), sample)]
     else:
         rgrads = backward(ry, rleaves, go)
-    y, ry = y.detach(), ry.detach().to(dtype)
-    rgrads = [r if r is None else r.to(dtype) for r in rgrads]
+    y, ry = y.detach(), ry.detach().to(y.dtype)
+    rgrads = [r if r is None or gr is None else r.to(gr.dtype) for r, gr in zip(rgrads, grads)]
 
     x = sample.input.detach()
-    special = None
-    if row is not None and row.limits and x.is_floating_point() and torch.isinf(x).any():
+    pointwise = row is not None and x.is_floating_point() and y.shape == x.shape
+    if pointwise and row.limits and torch.isinf(x).any():
         # README "Numerics": the limit where PyTorch's formula gives NaN.
         special = torch.zeros(x.shape, dtype=torch.bool)
         for v, (fv, dv) in row.limits.items():
@@ -165,8 +199,9 @@ def check_sample(name, opinfo, sample, dtype, idx):
             if grads and grads[0] is not None:
                 assert (grads[0][at] == (go[at].to(torch.float64) * dv).to(dtype)).all(), f"{what}: derivative at {v}"
         ry = torch.where(special, y, ry)
-        rgrads[0] = torch.where(special, grads[0], rgrads[0]) if grads and grads[0] is not None else rgrads[0]
-    if grads and grads[0] is not None and grads[0].shape == x.shape and x.isnan().any():
+        if grads and grads[0] is not None:
+            rgrads[0] = torch.where(special, grads[0], rgrads[0])
+    if pointwise and grads and grads[0] is not None and x.isnan().any():
         # PyTorch's scalar definition at NaN (see the module docstring).
         factor = scalar_grad_factor(ref, sample)
         rgrads[0] = torch.where(x.isnan(), (go.to(torch.float64) * factor).to(dtype), rgrads[0])
@@ -174,6 +209,7 @@ def check_sample(name, opinfo, sample, dtype, idx):
     if exact:
         torch.testing.assert_close(y, ry, rtol=0, atol=0, equal_nan=True, msg=lambda m: f"{what} draws differ: {m}")
     else:
+        rtol, atol = tolerance(y)
         assert_close(y, ry, rtol=rtol, atol=atol, equal_nan=True, msg=lambda m: f"{what} forward: {m}")
     for k, (gr, rg) in enumerate(zip(grads, rgrads)):
         if gr is None or rg is None:
@@ -181,8 +217,9 @@ def check_sample(name, opinfo, sample, dtype, idx):
         elif exact:
             torch.testing.assert_close(gr, rg, rtol=0, atol=0, equal_nan=True, msg=lambda m: f"{what} grad {k}: {m}")
         else:
+            rtol, atol = tolerance(gr)
             assert_close(gr, rg, rtol=rtol, atol=atol, equal_nan=True,
-                                       msg=lambda m: f"{what} grad of tensor argument {k}: {m}")
+                         msg=lambda m: f"{what} grad of tensor argument {k}: {m}")
 
 
 def samples(opinfo, dtype):
@@ -191,8 +228,10 @@ def samples(opinfo, dtype):
         yield from opinfo.reference_inputs("cpu", dtype, requires_grad=True)
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("name,opinfo", PAIRS, ids=[p[0] for p in PAIRS])
+VALUE_CASES = [(n, o, d) for n, o in VALUE_PAIRS for d in DTYPES if d in o.supported_dtypes("cpu")]
+
+
+@pytest.mark.parametrize("name,opinfo,dtype", VALUE_CASES, ids=[f"{pair_id((n, o))}-{d}" for n, o, d in VALUE_CASES])
 def test_sample_and_reference_inputs_match_builtin(name, opinfo, dtype):
     n = 0
     for idx, sample in enumerate(samples(opinfo, dtype)):
@@ -201,12 +240,14 @@ def test_sample_and_reference_inputs_match_builtin(name, opinfo, dtype):
     assert n > 0
 
 
-@pytest.mark.parametrize("name,opinfo", PAIRS, ids=[p[0] for p in PAIRS])
+INPLACE_PAIRS = [(n, o) for n, o in VALUE_PAIRS if o.inplace_variant is not None
+                 and "inplace" in ta.functional.__dict__[n].__code__.co_varnames]
+
+
+@pytest.mark.parametrize("name,opinfo", INPLACE_PAIRS, ids=[pair_id(p) for p in INPLACE_PAIRS])
 def test_inplace_variant_matches_builtin(name, opinfo):
     """Values of ours with inplace=True against the OpInfo's in-place variant
     (float32; the out-of-place test covers the dtypes)."""
-    if opinfo.inplace_variant is None or "inplace" not in ta.functional.__dict__[name].__code__.co_varnames:
-        pytest.skip(f"{name}: no in-place variant on one side")
     row = OPS_BY_NAME.get(name)
     dtype = torch.float32
     rtol, atol = tol(row, dtype) if row else DEFAULT_TOL[dtype]
@@ -227,7 +268,7 @@ def test_inplace_variant_matches_builtin(name, opinfo):
 ERROR_PAIRS = [(n, o) for n, o in PAIRS if o.error_inputs_func is not None]
 
 
-@pytest.mark.parametrize("name,opinfo", ERROR_PAIRS, ids=[p[0] for p in ERROR_PAIRS])
+@pytest.mark.parametrize("name,opinfo", ERROR_PAIRS, ids=[pair_id(p) for p in ERROR_PAIRS])
 def test_error_inputs_raise_like_builtin(name, opinfo):
     n = 0
     for err in opinfo.error_inputs("cpu"):
@@ -240,23 +281,29 @@ def test_error_inputs_raise_like_builtin(name, opinfo):
     assert n > 0
 
 
-def refused_dtypes(opinfo):
-    return [d for d in opinfo.supported_dtypes("cpu") if not d.is_floating_point]
+NONFLOAT_PAIRS = [(n, o) for n, o in PAIRS if [d for d in o.supported_dtypes("cpu") if not d.is_floating_point]]
 
 
-@pytest.mark.parametrize("name,opinfo", PAIRS + VARIANTS, ids=[p[0] + (f".{p[1].variant_test_name}" if p[1].variant_test_name else "")
-                                                              for p in PAIRS + VARIANTS])
+@pytest.mark.parametrize("name,opinfo", NONFLOAT_PAIRS, ids=[pair_id(p) for p in NONFLOAT_PAIRS])
 def test_non_float_inputs_the_builtin_accepts_are_refused(name, opinfo):
     """Documented difference: the built-in takes these dtypes, ours refuse
-    them with an error that names the op."""
-    variant = opinfo.variant_test_name != ""
-    dtypes = refused_dtypes(opinfo) + ([torch.complex64] if variant else [])
-    if not dtypes:
-        pytest.skip(f"{opinfo.name} accepts floating point dtypes only")
+    them with an error that names the op; an op given a `dtype=` to compute
+    in casts them first, and then must give the built-in's result."""
     n = 0
-    for dtype in dict.fromkeys(dtypes):
+    for dtype in [d for d in opinfo.supported_dtypes("cpu") if not d.is_floating_point]:
         for sample in opinfo.sample_inputs("cpu", dtype):
-            with pytest.raises(RuntimeError, match=rf"torch_activations::{name}\b.*floating point"):
-                getattr(ta.functional, name)(sample.input, *sample.args, **sample.kwargs)
+            fn = getattr(ta.functional, name)
+            if sample.kwargs.get("dtype") is not None and not dtype.is_complex:
+                y = fn(sample.input, *sample.args, **sample.kwargs)
+                # The built-in on the input cast first: what `dtype=` means
+                # (PyTorch's softmin negates a uint8 input before casting it,
+                # so 6 becomes 250).
+                r = opinfo.op(sample.input.to(sample.kwargs["dtype"]), *sample.args, **sample.kwargs)
+                assert y.dtype == r.dtype
+                rtol, atol = DEFAULT_TOL[y.dtype] if y.dtype in DEFAULT_TOL else (0, 0)
+                assert_close(y, r, rtol=rtol, atol=atol, equal_nan=True)
+            else:
+                with pytest.raises(RuntimeError, match=rf"torch_activations::{name}\b.*(floating point|complex)"):
+                    fn(sample.input, *sample.args, **sample.kwargs)
             n += 1
     assert n > 0
