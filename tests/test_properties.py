@@ -38,11 +38,19 @@ import torch_activations as ta
 from torch_activations import functional as F
 from torch_activations.optable import CASES, DEFAULT_TOL, OPS_BY_NAME, tol
 
-settings.register_profile("ci", max_examples=250, deadline=None, derandomize=True, print_blob=True,
+settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("explore", max_examples=5000, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 PROFILE = os.environ.get("TA_HYPOTHESIS_PROFILE", "ci")
+
+
+def examples(n):
+    """The profile's settings with n examples in CI (the explore profile
+    keeps its own count)."""
+    profile = settings.get_profile(PROFILE)
+    return settings(profile, max_examples=n if PROFILE == "ci" else profile.max_examples)
+
 
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 LOWP = (torch.float16, torch.bfloat16)
@@ -253,7 +261,7 @@ def assert_untouched(buf, before, layout, written):
                               torch.int32 if b.element_size() == 4 else torch.int64)), "wrote outside the view"
 
 
-@settings(settings.get_profile(PROFILE))
+@examples(1000)
 @given(case=op_and_params(), dtype=st.sampled_from(DTYPES), isa=st.sampled_from(ISAS), data=st.data())
 def test_pointwise_ops_equal_builtin_for_any_layout_and_values(case, dtype, isa, data):
     op, params = case
@@ -305,7 +313,7 @@ def test_pointwise_ops_equal_builtin_for_any_layout_and_values(case, dtype, isa,
                                    msg=lambda m: f"{what}: in-place differs from out-of-place or wrote outside: {m}")
 
 
-@settings(settings.get_profile(PROFILE))
+@examples(400)
 @given(name=st.sampled_from(["prelu", "swish_learnable"]), dtype=st.sampled_from(DTYPES),
        isa=st.sampled_from(ISAS), data=st.data())
 def test_parametric_ops_equal_builtin_for_any_layout(name, dtype, isa, data):
@@ -380,7 +388,7 @@ def test_parametric_ops_equal_builtin_for_any_layout(name, dtype, isa, data):
         assert bool((err <= allowed).all()), f"{what} grad weight: {gw} vs {rgw}, error {err}, allowed {allowed}"
 
 
-@settings(settings.get_profile(PROFILE))
+@examples(300)
 @given(dtype=st.sampled_from([torch.float32, torch.float64, torch.bfloat16]), training=st.booleans(),
        inplace=st.booleans(), bounds=st.tuples(sixteenths(-1, 1), sixteenths(-1, 1)).map(sorted), data=st.data())
 def test_rrelu_equals_builtin_draw_for_draw_in_any_layout(dtype, training, inplace, bounds, data):
@@ -398,3 +406,74 @@ def test_rrelu_equals_builtin_draw_for_draw_in_any_layout(dtype, training, inpla
     assert ya.stride() == yb.stride() or ya.numel() <= 1, what
     torch.testing.assert_close(ya, yb, rtol=0, atol=0, equal_nan=True, msg=lambda m: f"{what}: {m}")
     torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=lambda m: f"{what} buffer: {m}")
+
+
+# ----------------------------------------- softmax family and gated units ---
+def _glu_ref(name):
+    act = {"swiglu": TF.silu, "geglu": TF.gelu, "reglu": TF.relu}[name]
+
+    def ref(x, dim):
+        a, b = x.chunk(2, dim)
+        return act(a) * b
+
+    return ref
+
+
+ROW_OPS = {
+    "softmax": (F.softmax, TF.softmax, lambda go, y, d: torch._softmax_backward_data(go, y, d, y.dtype)),
+    "log_softmax": (F.log_softmax, TF.log_softmax,
+                    lambda go, y, d: torch._log_softmax_backward_data(go, y, d, y.dtype)),
+    "softmin": (F.softmin, TF.softmin, lambda go, y, d: -torch._softmax_backward_data(go, y, d, y.dtype)),
+    "glu": (F.glu, TF.glu, None),
+    "swiglu": (lambda x, d: F.swiglu(x, dim=d), _glu_ref("swiglu"), None),
+    "geglu": (lambda x, d: F.geglu(x, dim=d), _glu_ref("geglu"), None),
+    "reglu": (lambda x, d: F.reglu(x, dim=d), _glu_ref("reglu"), None),
+}
+FINITE = [v for v in SPECIALS if math.isfinite(v) and abs(v) < 1e30]
+
+
+@examples(500)
+@given(name=st.sampled_from(sorted(ROW_OPS)), dtype=st.sampled_from(DTYPES), isa=st.sampled_from(ISAS),
+       data=st.data())
+def test_row_ops_equal_builtin_for_any_layout(name, dtype, isa, data):
+    """The softmax family and the gated units along any dimension of any
+    view, finite values (their infinities and NaN have their own tests in
+    test_softmax.py and test_gated.py); float16/bfloat16 against the
+    built-in in float64 rounded once, the softmax family's gradient from the
+    rounded output, as PyTorch's backward reads it."""
+    ours, ref, from_output = ROW_OPS[name]
+    gated = from_output is None
+    layout = data.draw(layouts(min_dim=1))
+    shape = list(layout[0])
+    dims = [d for d in range(len(shape)) if not gated or shape[d] % 2 == 0]
+    if not dims or 0 in shape:
+        return
+    dim = data.draw(st.sampled_from(dims), label="dim")
+    g = torch.Generator().manual_seed(data.draw(st.integers(0, 2**31 - 1), label="seed"))
+    buf = (torch.randn(layout[3], generator=g, dtype=torch.float64) * 3)
+    picks = data.draw(st.lists(st.tuples(st.integers(0, layout[3] - 1), st.sampled_from(FINITE)), max_size=8))
+    for i, v in picks:
+        buf[i] = v
+    buf = buf.to(dtype)
+    before = buf.clone()
+    x = view(buf, layout)
+    what = f"{name} dim={dim} {dtype} {isa} shape {layout[0]} strides {layout[1]} offset {layout[2]}"
+
+    def run():
+        xa = x.detach().requires_grad_(True)
+        y = ours(xa, dim)
+        go = torch.linspace(-1, 1, y.numel(), dtype=torch.float64).reshape(y.shape).to(dtype)
+        return y.detach(), torch.autograd.grad(y, xa, go)[0], go
+
+    y, gx, go = with_isa(isa, run)
+    assert torch.equal(buf.view(torch.uint8), before.view(torch.uint8)), f"{what}: wrote into its input"
+    wide = dtype in LOWP
+    xr = x.detach().to(torch.float64 if wide else dtype).requires_grad_(True)
+    ry = ref(xr, dim)
+    if wide and from_output is not None:
+        rg = from_output(go.to(torch.float64), y.to(torch.float64), dim)
+    else:
+        rg = torch.autograd.grad(ry, xr, go.to(xr.dtype))[0]
+    rtol, atol = DEFAULT_TOL[dtype]
+    torch.testing.assert_close(y, ry.detach().to(dtype), rtol=rtol, atol=atol, msg=lambda m: f"{what} forward: {m}")
+    torch.testing.assert_close(gx, rg.to(dtype), rtol=rtol, atol=atol, msg=lambda m: f"{what} backward: {m}")
