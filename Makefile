@@ -7,7 +7,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 SOURCES := $(shell find csrc -name '*.cpp' -o -name '*.h') setup.py
 
-.PHONY: all run check test build clean cpp-test plot
+.PHONY: all run check test build clean cpp-test plot sanitize
 
 all: test
 
@@ -51,6 +51,26 @@ cpp-test: $(VENV)/.installed $(CMAKE)
 
 plot: build
 	$(VPY) -m torch_activations plot
+
+# The test suite against an AddressSanitizer + UndefinedBehaviorSanitizer
+# build of the extension, made in $(SAN_DIR) (the in-place build is left
+# alone) and imported from there. CPython is not built with ASan: its runtime
+# is preloaded, with libstdc++ (else ASan cannot find the real __cxa_throw
+# and aborts on the first C++ exception), and leak detection is off (it would
+# report CPython's own allocations). Undefined behaviour aborts. The RSS leak test is left out:
+# ASan's quarantine holds freed memory on purpose, so RSS grows there.
+SAN_DIR := build/sanitize
+SAN_TESTS ?= tests
+SAN_PYTEST_ARGS ?= -k "not memory_growth"
+sanitize: $(VENV)/.installed
+	TORCH_ACTIVATIONS_SANITIZE=1 $(VPY) setup.py --quiet build_ext --build-lib $(SAN_DIR)/lib --build-temp $(SAN_DIR)/temp
+	cp torch_activations/*.py $(SAN_DIR)/lib/torch_activations/
+	cd $(SAN_DIR)/lib && \
+	export LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" \
+	       ASAN_OPTIONS=detect_leaks=0 \
+	       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 && \
+	$(abspath $(VPY)) -c "import torch_activations as t; assert '$(SAN_DIR)' in t._C.__file__, t._C.__file__" && \
+	$(abspath $(VPY)) -m pytest -q -p no:cacheprovider $(SAN_PYTEST_ARGS) $(abspath $(SAN_TESTS))
 
 clean:
 	rm -rf build torch_activations/_C*.so torch_activations/.built

@@ -49,6 +49,11 @@ struct Traits {
   // The values of a `str` parameter, nullptr-terminated; kernels receive the
   // index of the value.
   static constexpr const char* kChoices[1] = {nullptr};
+  // A parameter that must lie in [0, largest finite value of the input's
+  // dtype], which needs the dtype to check: its index (-1: none) and the name
+  // PyTorch's message gives it.
+  static constexpr int kRangeParam = -1;
+  static constexpr const char* kRangeName = nullptr;
 };
 
 // sigmoid(x) and sigmoid(-x), each accurate in both tails, from one exp.
@@ -209,18 +214,23 @@ struct Softplus : Traits {
 // x * sigmoid(beta x). silu is beta = 1.
 template <class C>
 struct SwishCore {
-  template <class V> TA_HD static V fwd(V x, C beta) { return times_vanishing(x, m::sigmoid(x * beta)); }
+  // beta x, with beta = 0 giving 0 at x = +-inf too (0 * inf is NaN), where
+  // swish is x / 2. A NaN x stays NaN.
+  template <class V> TA_HD static V scaled(V x, C beta) {
+    return beta == C(0) ? where<V>(isinf(x), C(0), x * beta) : x * beta;
+  }
+  template <class V> TA_HD static V fwd(V x, C beta) { return times_vanishing(x, m::sigmoid(scaled(x, beta))); }
   // s (1 + beta x (1 - s)), with 1 - s taken as sigmoid(-beta x) so that it
   // keeps its precision when s rounds to 1. The limits are 1 at beta x = +inf
   // and 0 at -inf.
   template <class V> TA_HD static V bwd(V g, V x, C beta) {
-    V bx = x * beta, s, sn;
+    V bx = scaled(x, beta), s, sn;
     sigmoid_pair(bx, s, sn);
     V d = s * madd(bx, sn, C(1));
     return g * where<V>(isinf(bx), where<V>(bx > C(0), C(1), C(0)), d);
   }
   template <class V> TA_HD static V dbwd(V gg, V g, V x, C beta) {
-    V bx = x * beta, s, sn;
+    V bx = scaled(x, beta), s, sn;
     sigmoid_pair(bx, s, sn);
     V d2 = beta * s * sn * madd(bx, sn - s, C(2));
     return gg * g * where<V>(isinf(bx), C(0), d2);
@@ -380,6 +390,8 @@ template <class C>
 struct Hardtanh : HardtanhBase<C> {
   TA_HD explicit Hardtanh(const double* p) : HardtanhBase<C>(p[0], p[1]) {}
   static const char* check(const double* p) {
+    // PyTorch clamps with NaN bounds and returns NaN everywhere; refuse them.
+    if (p[0] != p[0] || p[1] != p[1]) return "min_val and max_val must not be NaN";
     return p[0] > p[1] ? "min_val cannot be greater than max_val" : nullptr;
   }
 };
@@ -479,10 +491,6 @@ struct Tanhshrink : Traits {
 };
 
 // ------------------------------------------------ softshrink, hardshrink
-inline const char* shrink_check(const double* p) {
-  return p[0] < 0 ? "lambda must be greater or equal to 0" : nullptr;
-}
-
 template <class C>
 struct ShrinkBase : Traits {
   static constexpr bool kZeroSecond = true;
@@ -499,7 +507,10 @@ template <class C>
 struct Softshrink : ShrinkBase<C> {
   TA_HD explicit Softshrink(const double* p) : ShrinkBase<C>(p) {}
   using ShrinkBase<C>::lambd;
-  static const char* check(const double* p) { return shrink_check(p); }
+  // PyTorch refuses a negative, NaN or out-of-dtype lambd for softshrink
+  // (not for hardshrink).
+  static constexpr int kRangeParam = 0;
+  static constexpr const char* kRangeName = "lambda";
   template <class V> TA_HD V fwd(V x) const {
     V r = where<V>(x > lambd, x - lambd, where<V>(x < -lambd, x + lambd, C(0)));
     return where<V>(isnan(x), x, r);
@@ -561,22 +572,26 @@ struct Prelu : ParamTraits {
 template <class C>
 struct SwishLearnable : ParamTraits {
   TA_HD explicit SwishLearnable(const double*) {}
-  template <class V> TA_HD V fwd(V x, V b) const { return times_vanishing(x, m::sigmoid(x * b)); }
+  // b x, 0 where b = 0 and x = +-inf (0 * inf is NaN).
+  template <class V> TA_HD static V scaled(V x, V b) { return where<V>(mand(b == C(0), isinf(x)), C(0), x * b); }
+  template <class V> TA_HD V fwd(V x, V b) const { return times_vanishing(x, m::sigmoid(scaled(x, b))); }
   template <class V> TA_HD Outs<V, 2> bwd(V g, V x, V b) const {
-    V bx = x * b, s, sn;
+    V bx = scaled(x, b), s, sn;
     sigmoid_pair(bx, s, sn);
     V fx = where<V>(isinf(bx), where<V>(bx > C(0), C(1), C(0)), s * madd(bx, sn, C(1)));
-    V fb = where<V>(isinf(bx), C(0), x * x * (s * sn));
+    // x (x q), not x^2 q: x^2 overflows for |x| > 2^64 (float) while q =
+    // s sn vanishes faster than x^2 grows, and inf * 0 would give NaN.
+    V fb = where<V>(isinf(bx), C(0), x * (x * (s * sn)));
     return {{g * fx, g * fb}};
   }
   template <class V> TA_HD Outs<V, 3> dbwd(V ggx, V ggb, V g, V x, V b) const {
-    V bx = x * b, s, sn;
+    V bx = scaled(x, b), s, sn;
     sigmoid_pair(bx, s, sn);
     V q = s * sn;
     V k = madd(bx, sn - s, C(2));
     V fx = s * madd(bx, sn, C(1));
-    V fb = x * x * q;
-    V fxx = b * q * k, fxb = x * q * k, fbb = x * x * x * q * (sn - s);
+    V fb = x * (x * q);
+    V fxx = b * q * k, fxb = x * q * k, fbb = x * (x * (x * q)) * (sn - s);
     mask_t<V> inf = isinf(bx);
     fx = where<V>(inf, where<V>(bx > C(0), C(1), C(0)), fx);
     fb = where<V>(inf, C(0), fb);

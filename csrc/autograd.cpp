@@ -266,6 +266,9 @@ struct InplaceOrView final : c10::OperatorKernel {
   explicit InplaceOrView(OpId i) : id(i) {}
   void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
     const at::Tensor self = torch::jit::peek(*stack, 0, pointwise_info(id).nargs_fwd()).toTensor();
+    // PyTorch's own in-place ops write first and only then refuse an
+    // inference tensor (when bumping its version); refuse before writing.
+    if (self.is_inference()) torch::autograd::increment_version(self);
     {
       at::AutoDispatchBelowADInplaceOrView guard;
       op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);

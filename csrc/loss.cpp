@@ -212,6 +212,8 @@ void check_stats(const CeArgs& c, const at::Tensor& stats, const std::string& op
                   stats.scalar_type() == compute_dtype(c.x.scalar_type()),
               op, ": 'stats' must be the statistics cross_entropy returned, of shape ", c10::SymIntArrayRef(shape),
               " and dtype ", compute_dtype(c.x.scalar_type()), "; got ", stats.sym_sizes(), " ", stats.scalar_type());
+  TORCH_CHECK(stats.device() == c.x.device(), op, ": 'stats' is on ", stats.device(), " but 'self' is on ",
+              c.x.device());
 }
 
 void check_grad_output(const CeArgs& c, const at::Tensor& go, const std::string& op) {
@@ -222,6 +224,12 @@ void check_grad_output(const CeArgs& c, const at::Tensor& go, const std::string&
     TORCH_CHECK(go.dim() == 0, op, ": 'grad_output' of a reduced loss must be a scalar, got shape ", go.sym_sizes());
   }
   check_float(go, "grad_output", op);
+  // A meta grad_output among CPU tensors would send the call to the CPU
+  // kernel, which would read memory the meta tensor does not have.
+  TORCH_CHECK(go.scalar_type() == c.x.scalar_type(), op, ": 'grad_output' has dtype ", go.scalar_type(),
+              " but 'self' has dtype ", c.x.scalar_type());
+  TORCH_CHECK(go.device() == c.x.device(), op, ": 'grad_output' is on ", go.device(), " but 'self' is on ",
+              c.x.device());
 }
 
 // The factor each row's gradient is scaled by, as a per-row operand.
@@ -291,12 +299,12 @@ struct CeDoubleBackwardKernel final : c10::OperatorKernel {
     const auto mask = args[10].toBoolList();
     check_grad_output(c, go, op);
     check_stats(c, stats, op);
-    TORCH_CHECK(gg.sym_sizes() == c.x.sym_sizes(), op, ": 'grad_grad_self' has shape ", gg.sym_sizes(),
-                " but 'self' has shape ", c.x.sym_sizes());
+    check_float(gg, "grad_grad_self", op);
+    check_same(gg, "grad_grad_self", c.x, "self", op);
     const bool has_h = ggt && ggt->defined() && c.prob;
     if (has_h) {
-      TORCH_CHECK(ggt->sym_sizes() == c.x.sym_sizes(), op, ": 'grad_grad_target' has shape ", ggt->sym_sizes(),
-                  " but 'self' has shape ", c.x.sym_sizes());
+      check_float(*ggt, "grad_grad_target", op);
+      check_same(*ggt, "grad_grad_target", c.x, "self", op);
     }
     at::Tensor dgo = mask[0] ? at::empty_symint(go.sym_sizes(), go.options()) : empty0(go);
     at::Tensor dx = mask[1] ? empty_like_pointwise(c.x) : empty0(c.x);
@@ -447,6 +455,8 @@ void check_bce_grad(const BceArgs& b, const at::Tensor& go, const std::string& o
     TORCH_CHECK(go.dim() == 0, op, ": 'grad_output' of a reduced loss must be a scalar, got shape ", go.sym_sizes());
     TORCH_CHECK(go.scalar_type() == b.x.scalar_type(), op, ": 'grad_output' has dtype ", go.scalar_type(),
                 " but 'self' has dtype ", b.x.scalar_type());
+    TORCH_CHECK(go.device() == b.x.device(), op, ": 'grad_output' is on ", go.device(), " but 'self' is on ",
+                b.x.device());
   }
 }
 

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <sstream>
 
@@ -36,6 +37,8 @@ PointwiseInfo make_info(OpId id, const char* name, const char* params) {
   info.check = &Op::check;
   info.inplace_error = &Op::inplace_error;
   info.choices = Op::kChoices;
+  info.range_param = Op::kRangeParam;
+  info.range_name = Op::kRangeName;
 
   // Parse the declarations with PyTorch's own schema parser, then print them
   // back without defaults for the backward schemas.
@@ -100,7 +103,8 @@ const c10::OperatorHandle& op_handle(OpId id, Variant v) {
   return handles[static_cast<int>(id)][static_cast<int>(v)];
 }
 
-void read_params(const PointwiseInfo& info, const c10::IValue* args, double* out, const char* op) {
+void read_params(const PointwiseInfo& info, const c10::IValue* args, double* out, const char* op,
+                 at::ScalarType dtype) {
   for (int i = 0; i < info.nparams; ++i) {
     if (info.kinds[i] == ParamKind::Float) {
       out[i] = args[i].toDouble();
@@ -119,6 +123,16 @@ void read_params(const PointwiseInfo& info, const c10::IValue* args, double* out
     }
   }
   if (const char* msg = info.check(out)) TORCH_CHECK(false, op, ": ", msg);
+  if (info.range_param >= 0 && dtype != at::ScalarType::Undefined) {
+    double max = 0;
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "read_params", [&] {
+      max = static_cast<double>(std::numeric_limits<scalar_t>::max());
+    });
+    const double v = out[info.range_param];
+    // Written so that NaN fails too.
+    TORCH_CHECK(v >= 0 && v <= max, op, ": ", info.range_name, " must be in range [0, ", max, "] for input dtype ",
+                dtype, ", but found ", v);
+  }
 }
 
 // ------------------------------------------------------ instruction sets ---
@@ -224,7 +238,7 @@ struct PointwiseKernel final : c10::OperatorKernel {
         auto args = torch::jit::last(*stack, n);
         const at::Tensor self = args[0].toTensor();
         check_float(self, "self", opname);
-        read_params(info, &args[1], p, opname.c_str());
+        read_params(info, &args[1], p, opname.c_str(), self.scalar_type());
         at::Tensor out = info.contiguous_output ? at::empty_symint(self.sym_sizes(), self.options())
                                                 : empty_like_pointwise(self);
         if (!meta) run_cpu(id, Kind::Fwd, out, {self}, p);
@@ -237,7 +251,7 @@ struct PointwiseKernel final : c10::OperatorKernel {
         auto args = torch::jit::last(*stack, n);
         const at::Tensor self = args[0].toTensor();
         check_float(self, "self", opname);
-        read_params(info, &args[1], p, opname.c_str());
+        read_params(info, &args[1], p, opname.c_str(), self.scalar_type());
         if (!meta) run_cpu(id, Kind::Fwd, self, {self}, p);
         torch::jit::drop(*stack, n);
         break;
@@ -258,7 +272,7 @@ struct PointwiseKernel final : c10::OperatorKernel {
           gg = args[0].toTensor();
           check_same(gg, "grad_grad", saved, saved_name, opname);
         }
-        read_params(info, &args[k], p, opname.c_str());
+        read_params(info, &args[k], p, opname.c_str(), saved.scalar_type());
         const bool is_result = info.result_form && args[k + info.nparams].toBool();
         at::Tensor out = empty_like_pointwise(saved);
         if (!meta) {

@@ -28,6 +28,8 @@ struct PointwiseInfo {
   const char* (*check)(const double*);
   const char* (*inplace_error)(const double*);
   const char* const* choices;    // values of a `str` parameter, nullptr-terminated
+  int range_param;               // parameter bounded by the dtype's range, or -1
+  const char* range_name;
   // Parsed from the registry's parameter declarations.
   std::vector<ParamKind> kinds;
   std::vector<std::string> param_names;
@@ -45,8 +47,10 @@ const std::vector<PointwiseInfo>& pointwise_infos();
 inline const PointwiseInfo& pointwise_info(OpId id) { return pointwise_infos()[static_cast<int>(id)]; }
 
 // Converts the parameter IValues of a call into doubles (a `str` becomes the
-// index of its value among the choices) and validates them.
-void read_params(const PointwiseInfo& info, const c10::IValue* args, double* out, const char* op);
+// index of its value among the choices) and validates them; the checks that
+// depend on the input's dtype run when it is given.
+void read_params(const PointwiseInfo& info, const c10::IValue* args, double* out, const char* op,
+                 at::ScalarType dtype = at::ScalarType::Undefined);
 
 // Which registered operator of an activation.
 enum class Variant : int { Fwd = 0, Inplace, Bwd, DBwd, kCount };

@@ -145,6 +145,10 @@ struct SoftmaxKernel final : c10::OperatorKernel {
       check_float(gg, "grad_grad", op);
       TORCH_CHECK(gg.sym_sizes() == y.sym_sizes(), op, ": 'grad_grad' has shape ", gg.sym_sizes(),
                   " but 'output' has shape ", y.sym_sizes());
+      // Its dtype may differ (the forward's input's), its device may not: a
+      // meta tensor here would be read by the CPU kernel.
+      TORCH_CHECK(gg.device() == y.device(), op, ": 'grad_grad' is on ", gg.device(), " but 'output' is on ",
+                  y.device());
       const int64_t dim = c10::maybe_wrap_dim(args[3].toInt(), y.dim());
       at::Tensor dg = at::empty_symint(y.sym_sizes(), y.options());
       at::Tensor dy = at::empty_symint(y.sym_sizes(), y.options());

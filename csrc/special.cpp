@@ -5,7 +5,9 @@
 // Schemas, CPU and Meta kernels and autograd are all here.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/MemoryOverlap.h>
 #include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
 #include <ATen/core/DistributionsHelper.h>
 #include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
@@ -13,7 +15,10 @@
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/library.h>
 
+#include <algorithm>
+#include <cmath>
 #include <mutex>
+#include <vector>
 
 #include "common.h"
 #include "layout.h"
@@ -46,18 +51,22 @@ std::string pname(ParamOpId id, const char* suffix = "") {
   return "torch_activations::" + param_infos()[static_cast<int>(id)].name + suffix;
 }
 
-// Checks in PyTorch's words (see at::prelu).
-void check_weight(const at::Tensor& x, const at::Tensor& w, const std::string& op) {
+// Checks in PyTorch's words and order (see at::prelu); `wname` is the
+// parameter's name in the schema.
+void check_weight(const at::Tensor& x, const at::Tensor& w, const std::string& op, const std::string& wname) {
   check_float(x, "self", op);
-  TORCH_CHECK(w.layout() == at::kStrided, op, ": expected a strided tensor for the parameter");
+  TORCH_CHECK(w.layout() == at::kStrided, op, ": expected a strided tensor for '", wname, "'");
   TORCH_CHECK(x.scalar_type() == w.scalar_type(), op, ": Type promoting not supported. Got ", x.scalar_type(),
               " and ", w.scalar_type());
-  TORCH_CHECK(x.device() == w.device(), op, ": input is on ", x.device(), " but the parameter is on ", w.device());
-  TORCH_CHECK(w.dim() <= 1, op, ": Expected the parameter to be a scalar or 1D tensor, but got: ndim = ", w.dim());
+  TORCH_CHECK(x.device() == w.device(), op, ": input is on ", x.device(), " but '", wname, "' is on ", w.device());
   const auto n = w.sym_numel();
-  TORCH_CHECK(n == 1 || n == (x.dim() >= 2 ? x.sym_size(1) : c10::SymInt(1)), op,
-              ": Mismatch of parameter numbers and input channel size. Found parameter numbers = ", n,
-              " and channel size = ", (x.dim() >= 2 ? x.sym_size(1) : c10::SymInt(1)), ".");
+  if (n != 1) {
+    TORCH_CHECK(x.dim() > 0, op, ": Not allow zero-dim input tensor.");
+    const c10::SymInt channels = x.dim() >= 2 ? x.sym_size(1) : c10::SymInt(1);
+    TORCH_CHECK(n == channels, op, ": Mismatch of parameter numbers and input channel size. Found parameter numbers = ",
+                n, " and channel size = ", channels, ".");
+  }
+  TORCH_CHECK(w.dim() <= 1, op, ": Expected `", wname, "` to be a scalar or 1D tensor, but got: ndim = ", w.dim());
 }
 
 // w viewed with x's shape: shared, or along dim 1.
@@ -68,18 +77,102 @@ at::Tensor broadcast_param(const at::Tensor& w, const at::Tensor& x) {
   return w.reshape(shape).expand(x.sizes());
 }
 
-// Sums per-element parameter gradients into the parameter's shape.
+// Compensated (Neumaier) summation in double. An infinite or NaN term makes
+// the compensation meaningless, so the plain sum is kept as well.
+struct CompensatedSum {
+  double sum = 0, comp = 0, plain = 0;
+  void add(double v) {
+    const double t = sum + v;
+    comp += std::abs(sum) >= std::abs(v) ? (sum - t) + v : (v - t) + sum;
+    sum = t;
+    plain += v;
+  }
+  double value() const { return std::isfinite(plain) ? sum + comp : plain; }
+};
+
+// Sums the per-element parameter gradient `elem` (contiguous, x's shape)
+// into w's shape: all of it for a shared parameter, else per index of dim 1.
+// The additions happen in an order fixed by the shape alone (blocks of
+// kBlock elements in logical order, then the blocks in order), so the result
+// is bitwise the same for any number of threads, which at::sum's is not.
 at::Tensor reduce_param(const at::Tensor& elem, const at::Tensor& w) {
-  if (w.numel() == 1) return elem.sum().reshape(w.sizes());
-  std::vector<int64_t> dims;
-  for (int64_t d = 0; d < elem.dim(); ++d)
-    if (d != 1) dims.push_back(d);
-  return elem.sum(dims).reshape(w.sizes());
+  TORCH_INTERNAL_ASSERT(elem.is_contiguous());
+  constexpr int64_t kBlock = 1 << 15;
+  const bool shared = w.numel() == 1;
+  const int64_t channels = shared ? 1 : elem.size(1);
+  const int64_t outer = shared || elem.dim() == 0 ? 1 : elem.size(0);
+  const int64_t inner = channels == 0 || outer == 0 ? 0 : elem.numel() / (outer * channels);
+  const int64_t len = outer * inner;  // elements per channel
+  const int64_t blocks = (len + kBlock - 1) / kBlock;
+  std::vector<CompensatedSum> partial(static_cast<size_t>(channels * blocks));
+  AT_DISPATCH_FLOATING_TYPES(elem.scalar_type(), "reduce_param", [&] {
+    const scalar_t* data = elem.const_data_ptr<scalar_t>();
+    at::parallel_for(0, channels * blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t c = task / blocks;
+        CompensatedSum acc;
+        // Logical element j of channel c is (j / inner, c, j % inner).
+        for (int64_t j = task % blocks * kBlock, stop = std::min(len, j + kBlock); j < stop;) {
+          const int64_t o = j / inner, i = j % inner, run = std::min(inner - i, stop - j);
+          const scalar_t* p = data + (o * channels + c) * inner + i;
+          for (int64_t k = 0; k < run; ++k) acc.add(static_cast<double>(p[k]));
+          j += run;
+        }
+        partial[task] = acc;
+      }
+    });
+  });
+  at::Tensor out = at::empty({channels}, elem.options().dtype(at::kDouble));
+  double* o = out.data_ptr<double>();
+  for (int64_t c = 0; c < channels; ++c) {
+    CompensatedSum acc;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const CompensatedSum& part = partial[c * blocks + b];
+      if (!std::isfinite(part.plain)) {
+        acc.add(part.plain);
+      } else {
+        acc.add(part.sum);
+        acc.add(part.comp);
+      }
+    }
+    o[c] = acc.value();
+  }
+  return out.reshape(w.sizes());
 }
 
 cpu::Loop param_loop(ParamOpId id, int kind, at::ScalarType st) {
   return cpu::kernels().parametric[static_cast<int>(id)][kind][dtype_index(st)];
 }
+
+// Runs a backward kernel whose last output is the per-element parameter
+// gradient and returns that summed into `w`'s shape. The inputs come widened
+// (see widen): in float16/bfloat16, rounding each of the many terms of that
+// sum to the low precision before adding them makes it drift far from the
+// exact value under cancellation (the built-in's bfloat16 weight gradient can
+// lose every digit that way); the element-wise outputs still round once, so
+// they are bitwise what the low-precision kernel gives.
+at::Tensor run_with_param_sum(ParamOpId id, int kind, const std::vector<at::Tensor>& outs,
+                              const std::vector<at::Tensor>& ins, const at::Tensor& w) {
+  const at::Tensor& x = ins[ins.size() - 2];  // the (widened) input
+  const bool widened = x.scalar_type() != outs[0].scalar_type();
+  std::vector<at::Tensor> o;
+  for (const auto& t : outs) o.push_back(widened ? empty_like_pointwise(x) : t);
+  // The parameter's per-element gradient, in logical order for reduce_param.
+  o.push_back(at::empty(x.sizes(), x.options()));
+  const cpu::Loop fn = param_loop(id, kind, x.scalar_type());
+  if (o.size() == 2) {
+    run_loop(fn, {o[0], o[1]}, {ins[0], ins[1], ins[2]}, nullptr, 0);
+  } else {
+    run_loop(fn, {o[0], o[1], o[2]}, {ins[0], ins[1], ins[2], ins[3], ins[4]}, nullptr, 0);
+  }
+  if (widened) {
+    for (size_t k = 0; k < outs.size(); ++k) outs[k].copy_(o[k]);
+  }
+  return reduce_param(o.back(), w).to(w.scalar_type());
+}
+
+// float16/bfloat16 operands of the backward kernels in float32.
+at::Tensor widen(const at::Tensor& t) { return at::isReducedFloatingType(t.scalar_type()) ? t.to(at::kFloat) : t; }
 
 struct ParamKernel final : c10::OperatorKernel {
   ParamOpId id;
@@ -89,10 +182,11 @@ struct ParamKernel final : c10::OperatorKernel {
   void operator()(const c10::OperatorHandle&, c10::DispatchKeySet, Stack* stack) {
     static const char* suffix[] = {"", "_backward", "_double_backward"};
     const std::string op = pname(id, suffix[variant]);
+    const std::string& wname = param_infos()[static_cast<int>(id)].wname;
     if (variant == 0) {
       const at::Tensor x = torch::jit::peek(*stack, 0, 2).toTensor();
       const at::Tensor w = torch::jit::peek(*stack, 1, 2).toTensor();
-      check_weight(x, w, op);
+      check_weight(x, w, op, wname);
       at::Tensor out = empty_like_pointwise(x);
       if (!meta) run_loop(param_loop(id, 0, x.scalar_type()), {out}, {x, broadcast_param(w, x)}, nullptr, 0);
       torch::jit::drop(*stack, 2);
@@ -101,15 +195,14 @@ struct ParamKernel final : c10::OperatorKernel {
       const at::Tensor g = torch::jit::peek(*stack, 0, 3).toTensor();
       const at::Tensor x = torch::jit::peek(*stack, 1, 3).toTensor();
       const at::Tensor w = torch::jit::peek(*stack, 2, 3).toTensor();
-      check_weight(x, w, op);
+      check_weight(x, w, op, wname);
       check_same(g, "grad_output", x, "self", op);
       at::Tensor gx = empty_like_pointwise(x), gw;
       if (meta) {
         gw = at::empty_symint(w.sym_sizes(), w.options());
       } else {
-        at::Tensor gw_elem = empty_like_pointwise(x);
-        run_loop(param_loop(id, 1, x.scalar_type()), {gx, gw_elem}, {g, x, broadcast_param(w, x)}, nullptr, 0);
-        gw = reduce_param(gw_elem, w);
+        const at::Tensor xw = widen(x);
+        gw = run_with_param_sum(id, 1, {gx}, {widen(g), xw, broadcast_param(widen(w), xw)}, w);
       }
       torch::jit::drop(*stack, 3);
       stack->emplace_back(std::move(gx));
@@ -120,21 +213,19 @@ struct ParamKernel final : c10::OperatorKernel {
       const at::Tensor g = torch::jit::peek(*stack, 2, 5).toTensor();
       const at::Tensor x = torch::jit::peek(*stack, 3, 5).toTensor();
       const at::Tensor w = torch::jit::peek(*stack, 4, 5).toTensor();
-      check_weight(x, w, op);
+      check_weight(x, w, op, wname);
       check_same(g, "grad_output", x, "self", op);
       if (ggx && ggx->defined()) check_same(*ggx, "grad_grad_input", x, "self", op);
-      if (ggw && ggw->defined()) check_same(*ggw, "grad_grad_weight", w, "weight", op);
+      if (ggw && ggw->defined()) check_same(*ggw, ("grad_grad_" + wname).c_str(), w, wname.c_str(), op);
       at::Tensor dg = empty_like_pointwise(x), dx = empty_like_pointwise(x), dw;
       if (meta) {
         dw = at::empty_symint(w.sym_sizes(), w.options());
       } else {
-        const at::Tensor zero = at::zeros({}, x.options());
-        const at::Tensor a = ggx && ggx->defined() ? *ggx : zero.expand(x.sizes());
-        const at::Tensor b = ggw && ggw->defined() ? broadcast_param(*ggw, x) : zero.expand(x.sizes());
-        at::Tensor dw_elem = empty_like_pointwise(x);
-        run_loop(param_loop(id, 2, x.scalar_type()), {dg, dx, dw_elem}, {a, b, g, x, broadcast_param(w, x)},
-                 nullptr, 0);
-        dw = reduce_param(dw_elem, w);
+        const at::Tensor xw = widen(x);
+        const at::Tensor zero = at::zeros({}, xw.options());
+        const at::Tensor a = ggx && ggx->defined() ? widen(*ggx) : zero.expand(x.sizes());
+        const at::Tensor b = ggw && ggw->defined() ? broadcast_param(widen(*ggw), xw) : zero.expand(x.sizes());
+        dw = run_with_param_sum(id, 2, {dg, dx}, {a, b, widen(g), xw, broadcast_param(widen(w), xw)}, w);
       }
       torch::jit::drop(*stack, 5);
       stack->emplace_back(std::move(dg));
@@ -220,11 +311,50 @@ struct ParamDoubleBackward final : Node {
   }
 };
 
-void no_forward_ad(const std::vector<at::Tensor>& ts, const std::string& op) {
-  for (const auto& t : ts) {
-    TORCH_CHECK(!t.defined() || !t._fw_grad(0).defined(), op,
-                ": forward-mode automatic differentiation is not supported");
+at::Tensor fw_grad(const at::Tensor& t) { return t.defined() ? t._fw_grad(/*level=*/0) : at::Tensor(); }
+
+at::Tensor add_defined(const at::Tensor& a, const at::Tensor& b) {
+  if (!a.defined()) return b;
+  if (!b.defined()) return a;
+  return a + b;
+}
+
+// Forward-mode AD from the same operators as the backward. With f_x, f_w the
+// partial derivatives:
+//   f(x, w)              tangent  x_t f_x + w_t f_w
+//                                 = bwd(x_t, x, w)[0] + dbwd(-, w_t, ., x, w)[0]
+//   bwd(g, x, w)         tangents bwd(g_t, x, w) + dbwd(x_t, w_t, g, x, w)[1, 2]
+// (dbwd contracts the second derivatives with its first two arguments, and
+// mixed partials are symmetric). The x part of the forward goes through the
+// differentiable backward op, so reverse-over-forward (jacrev of jacfwd) works
+// in x.
+void param_forward_ad(ParamOpId id, int variant, const std::vector<at::Tensor>& in,
+                      const std::vector<at::Tensor>& tangents, const std::vector<at::Tensor>& outs) {
+  auto opt = [](const at::Tensor& t) { return t.defined() ? c10::IValue(t) : c10::IValue(); };
+  std::vector<at::Tensor> p;
+  for (const auto& t : in) p.push_back(t._fw_primal(0));
+  if (variant == 0) {
+    const at::Tensor &xt = tangents[0], &wt = tangents[1];
+    at::Tensor t;
+    if (xt.defined()) t = call_param(id, 1, {xt, p[0], p[1]})[0].toTensor();
+    if (wt.defined()) t = add_defined(t, call_param(id, 2, {c10::IValue(), wt, p[0], p[0], p[1]})[0].toTensor());
+    outs[0]._set_fw_grad(t, 0, false);
+    return;
   }
+  const at::Tensor &gt = tangents[0], &xt = tangents[1], &wt = tangents[2];
+  at::Tensor tx, tw;
+  if (gt.defined()) {
+    Stack r = call_param(id, 1, {gt, p[1], p[2]});
+    tx = r[0].toTensor();
+    tw = r[1].toTensor();
+  }
+  if (xt.defined() || wt.defined()) {
+    Stack r = call_param(id, 2, {opt(xt), opt(wt), p[0], p[1], p[2]});
+    tx = add_defined(tx, r[1].toTensor());
+    tw = add_defined(tw, r[2].toTensor());
+  }
+  outs[0]._set_fw_grad(tx, 0, false);
+  outs[1]._set_fw_grad(tw, 0, false);
 }
 
 struct ParamAutograd final : c10::OperatorKernel {
@@ -233,24 +363,27 @@ struct ParamAutograd final : c10::OperatorKernel {
   ParamAutograd(ParamOpId i, int v) : id(i), variant(v) {}
   void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
     const int n = variant == 0 ? 2 : 3;
-    std::vector<at::Tensor> in;
-    for (int i = 0; i < n; ++i) in.push_back(torch::jit::peek(*stack, i, n).toTensor());
-    no_forward_ad(in, op.schema().name());
-    bool need = false;
-    for (const auto& t : in) need |= torch::autograd::compute_requires_grad(t);
-    if (!need) {
+    std::vector<at::Tensor> in, tangents;
+    bool need = false, forward_ad = false;
+    for (int i = 0; i < n; ++i) {
+      in.push_back(torch::jit::peek(*stack, i, n).toTensor());
+      tangents.push_back(fw_grad(in.back()));
+      need |= torch::autograd::compute_requires_grad(in.back());
+      forward_ad |= tangents.back().defined();
+    }
+    if (!need && !forward_ad) {
       at::AutoDispatchBelowADInplaceOrView guard;
       op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
       return;
     }
     c10::intrusive_ptr<Node> node;
-    if (variant == 0) {
+    if (need && variant == 0) {
       auto nd = c10::make_intrusive<ParamBackward>(id);
       nd->set_next_edges(torch::autograd::collect_next_edges(in[0], in[1]));
       nd->x = SavedVariable(in[0], false);
       nd->w = SavedVariable(in[1], false);
       node = nd;
-    } else {
+    } else if (need) {
       auto nd = c10::make_intrusive<ParamDoubleBackward>(id);
       nd->set_next_edges(torch::autograd::collect_next_edges(in[0], in[1], in[2]));
       nd->g = SavedVariable(in[0], false);
@@ -265,7 +398,8 @@ struct ParamAutograd final : c10::OperatorKernel {
     const int nout = variant == 0 ? 1 : 2;
     std::vector<at::Tensor> outs;
     for (int i = 0; i < nout; ++i) outs.push_back(torch::jit::peek(*stack, i, nout).toTensor());
-    torch::autograd::set_history(outs, node);
+    if (node) torch::autograd::set_history(outs, node);
+    if (forward_ad) param_forward_ad(id, variant, in, tangents, outs);
   }
 };
 
@@ -298,6 +432,8 @@ void rrelu_train(const at::Tensor& x, at::Tensor& out, at::Tensor& noise, double
 
 void rrelu_check(const at::Tensor& x, double lower, double upper, const std::string& op) {
   check_float(x, "self", op);
+  TORCH_CHECK(std::isfinite(lower), op, ": lower bound must be finite, got ", lower);
+  TORCH_CHECK(std::isfinite(upper), op, ": upper bound must be finite, got ", upper);
   TORCH_CHECK(lower <= upper, op, ": Lower bound should be less than or equal to the upper bound");
 }
 
@@ -349,6 +485,8 @@ struct RreluKernel final : c10::OperatorKernel {
     const bool training = args[3].toBool();
     const auto gen = args[4].toOptional<at::Generator>();
     rrelu_check(x, lower, upper, op);
+    // Before any slope is drawn: a refused call leaves the generator as it was.
+    if (inplace) at::assert_no_internal_overlap(x);
     // Contiguous output and noise, as PyTorch's rrelu allocates them.
     at::Tensor out = inplace ? x : at::empty_symint(x.sym_sizes(), x.options());
     at::Tensor noise;
@@ -460,27 +598,30 @@ struct RreluAutograd final : c10::OperatorKernel {
     const at::Tensor x = args[0].toTensor();
     const double lower = args[1].toDouble(), upper = args[2].toDouble();
     const bool training = args[3].toBool();
-    no_forward_ad({x}, op.schema().name());
     const bool need = torch::autograd::compute_requires_grad(x);
-    if (!need) {
+    const at::Tensor xt = fw_grad(x);
+    if (!need && !xt.defined()) {
       at::AutoDispatchBelowAutograd guard;
       op.redispatchBoxed(ks & (inplace ? c10::after_autograd_keyset : c10::after_ADInplaceOrView_keyset), stack);
       return;
     }
     if (inplace) {
-      torch::autograd::check_inplace(x, true);
+      if (need) torch::autograd::check_inplace(x, true);
       const bool use_noise = training && upper - lower > 1e-6;
       TORCH_CHECK(use_noise || (lower + upper) / 2 >= 0,
                   "torch_activations::rrelu_: In-place leakyReLu backward calculation is triggered with a negative "
                   "slope which is not supported. This is caused by calling in-place forward function with a "
                   "negative slope, please call out-of-place version instead.");
     }
-    auto node = c10::make_intrusive<RreluBackwardNode>();
-    node->set_next_edges(torch::autograd::collect_next_edges(x));
-    node->lower = lower;
-    node->upper = upper;
-    node->training = training;
-    node->is_result = inplace;
+    c10::intrusive_ptr<RreluBackwardNode> node;
+    if (need) {
+      node = c10::make_intrusive<RreluBackwardNode>();
+      node->set_next_edges(torch::autograd::collect_next_edges(x));
+      node->lower = lower;
+      node->upper = upper;
+      node->training = training;
+      node->is_result = inplace;
+    }
     {
       // Through ADInplaceOrView for the in-place variant (version bump).
       at::AutoDispatchBelowAutograd guard;
@@ -488,14 +629,27 @@ struct RreluAutograd final : c10::OperatorKernel {
     }
     const at::Tensor noise = stack->back().toTensor();
     stack->pop_back();
-    if (inplace) {
+    const at::Tensor out = inplace ? x : stack->back().toTensor();
+    if (node && inplace) {
       torch::autograd::rebase_history(x, node);
       node->self = SavedVariable(x, true, x.is_view());
-    } else {
-      torch::autograd::set_history(stack->back().toTensor(), node);
+    } else if (node) {
+      torch::autograd::set_history(out, node);
       node->self = SavedVariable(x, false);
     }
-    node->noise = SavedVariable(noise, false);
+    if (node) node->noise = SavedVariable(noise, false);
+    if (xt.defined()) {
+      // Once the slopes are drawn the op is linear in x: its tangent is the
+      // backward applied to x's tangent.
+      Stack st{xt, x._fw_primal(0), noise, lower, upper, training, inplace};
+      rrelu_backward_handle().callBoxed(st);
+      const at::Tensor t = st[0].toTensor();
+      if (inplace) {
+        xt.copy_(t);
+      } else {
+        out._set_fw_grad(t, 0, false);
+      }
+    }
   }
 };
 
@@ -503,8 +657,9 @@ struct RreluBackwardAutograd final : c10::OperatorKernel {
   void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
     auto args = torch::jit::last(*stack, 7);
     const at::Tensor g = args[0].toTensor(), s = args[1].toTensor(), noise = args[2].toTensor();
-    no_forward_ad({g, s, noise}, op.schema().name());
     const bool need = torch::autograd::compute_requires_grad(g, s, noise);
+    const at::Tensor gt = fw_grad(g);
+    const std::vector<c10::IValue> params(args.begin() + 3, args.end());
     c10::intrusive_ptr<RreluDoubleBackwardNode> node;
     if (need) {
       node = c10::make_intrusive<RreluDoubleBackwardNode>();
@@ -520,13 +675,23 @@ struct RreluBackwardAutograd final : c10::OperatorKernel {
       at::AutoDispatchBelowADInplaceOrView guard;
       op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
     }
-    if (node) torch::autograd::set_history(stack->back().toTensor(), node);
+    const at::Tensor out = stack->back().toTensor();
+    if (node) torch::autograd::set_history(out, node);
+    // Linear in grad_output, locally constant in self and noise.
+    if (gt.defined()) {
+      Stack st{gt, s._fw_primal(0), noise._fw_primal(0), params[0], params[1], params[2], params[3]};
+      rrelu_backward_handle().callBoxed(st);
+      out._set_fw_grad(st[0].toTensor(), 0, false);
+    }
   }
 };
 
 struct RreluInplaceOrView final : c10::OperatorKernel {
   void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
     const at::Tensor self = torch::jit::peek(*stack, 0, 5).toTensor();
+    // PyTorch's own in-place ops write first and only then refuse an
+    // inference tensor (when bumping its version); refuse before writing.
+    if (self.is_inference()) torch::autograd::increment_version(self);
     {
       at::AutoDispatchBelowADInplaceOrView guard;
       op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);

@@ -29,8 +29,20 @@ def _rule(op):
     return rule
 
 
+def _inplace_rule(op):
+    # The op is elementwise, so it can run on the whole physical tensor
+    # wherever the batch dimension is; self is batched whenever the rule runs
+    # (functorch calls the op directly when no argument is).
+    def rule(info, in_dims, self, *args, **kwargs):
+        op(self, *args, **kwargs)
+        return None, None
+
+    return rule
+
+
 def register() -> None:
     for name in _ops._pointwise_ops():
         for suffix in ("", "_backward", "_double_backward"):
             qual = f"torch_activations::{name}{suffix}"
             torch.library.register_vmap(qual, _rule(getattr(_ops, name + suffix).default))
+        torch.library.register_vmap(f"torch_activations::{name}_", _inplace_rule(getattr(_ops, name + "_").default))
