@@ -3,6 +3,7 @@ our activations, learnable ones included: every step's gradients and the
 final parameters equal a single-process run on the whole batch."""
 import os
 import socket
+from datetime import timedelta
 
 import pytest
 import torch
@@ -51,13 +52,16 @@ def worker(rank, port, out_path):
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD, timeout=timedelta(seconds=120))
     try:
         model = nn.parallel.DistributedDataParallel(build_model())
         history, params = train(model, rank, WORLD)
         names = [type(m).__module__ + "." + type(m).__name__ for m in model.modules()]
         if rank == 0:
             torch.save({"history": history, "params": params, "modules": names}, out_path)
+        # Tearing gloo down while the peer is still inside a collective
+        # aborts the peer ("terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
