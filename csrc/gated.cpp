@@ -329,6 +329,56 @@ struct GatedDoubleBackward final : Node {
   std::string name() const override { return node_name(id, "BackwardBackward"); }
 };
 
+at::Tensor fw_grad(const at::Tensor& t) { return t.defined() ? t._fw_grad(/*level=*/0) : at::Tensor(); }
+c10::IValue opt(const at::Tensor& t) { return t.defined() ? c10::IValue(t) : c10::IValue(); }
+at::Tensor sum_defined(const at::Tensor& a, const at::Tensor& b) { return a.defined() ? (b.defined() ? a + b : a) : b; }
+
+// Forward-mode derivatives from the double backward op, which is the
+// vector-Jacobian product of the backward. Its first output, d/dg, does not
+// depend on g and is the forward's Jacobian applied to (grad_grad_gate,
+// grad_grad_up): the forward's tangent, with zero for g. The backward is the
+// gradient of g . f(p) q with respect to (p, q), so its Jacobian in (p, q) is
+// a symmetric Hessian and its tangent is the double backward's (d/dp, d/dq)
+// for the tangents of (p, q), plus the backward of g's tangent (it is linear
+// in g).
+std::vector<at::Tensor> forward_tangents(GatedOpId id, Variant v, const std::vector<at::Tensor>& p,
+                                         const std::vector<at::Tensor>& t, const std::vector<c10::IValue>& extra,
+                                         const std::vector<at::Tensor>& outs) {
+  auto with_extra = [&](std::vector<c10::IValue> st) {
+    st.insert(st.end(), extra.begin(), extra.end());
+    return st;
+  };
+  const at::Tensor zero_g = at::zeros({}, outs[0].options()).expand(outs[0].sizes());
+  switch (v) {
+    case kFwd:
+      return {call(id, kDbwd, with_extra({t[0], zero_g, p[0]}))[0].toTensor()};
+    case kPairFwd:
+      return {call(id, kPairDbwd, with_extra({opt(t[0]), opt(t[1]), zero_g, p[0], p[1]}))[0].toTensor()};
+    case kBwd: {
+      at::Tensor r;
+      if (t[1].defined()) r = call(id, kDbwd, with_extra({t[1], p[0], p[1]}))[1].toTensor();
+      if (t[0].defined()) r = sum_defined(r, call(id, kBwd, with_extra({t[0], p[1]}))[0].toTensor());
+      return {r};
+    }
+    case kPairBwd: {
+      at::Tensor r0, r1;
+      if (t[1].defined() || t[2].defined()) {
+        Stack r = call(id, kPairDbwd, with_extra({opt(t[1]), opt(t[2]), p[0], p[1], p[2]}));
+        r0 = r[1].toTensor();
+        r1 = r[2].toTensor();
+      }
+      if (t[0].defined()) {
+        Stack r = call(id, kPairBwd, with_extra({t[0], p[1], p[2]}));
+        r0 = sum_defined(r0, r[0].toTensor());
+        r1 = sum_defined(r1, r[1].toTensor());
+      }
+      return {r0, r1};
+    }
+    default:
+      TORCH_INTERNAL_ASSERT(false, "no forward-mode rule for this variant");
+  }
+}
+
 struct GatedAutograd final : c10::OperatorKernel {
   GatedOpId id;
   Variant v;
@@ -343,29 +393,36 @@ struct GatedAutograd final : c10::OperatorKernel {
     const int nt = (pair ? 2 : 1) + (bwd ? 1 : 0);
     std::vector<at::Tensor> ts;
     for (int i = 0; i < nt; ++i) ts.push_back(args[i].toTensor());
-    refuse_forward_ad(ts, op.schema().name());
-    bool need = false;
-    for (const auto& t : ts) need |= torch::autograd::compute_requires_grad(t);
-    if (!need) {
+    std::vector<at::Tensor> tangents;
+    bool need = false, forward_ad = false;
+    for (const auto& t : ts) {
+      need |= torch::autograd::compute_requires_grad(t);
+      tangents.push_back(fw_grad(t));
+      forward_ad |= tangents.back().defined();
+    }
+    if (!need && !forward_ad) {
       at::AutoDispatchBelowADInplaceOrView guard;
       op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
       return;
     }
     const std::vector<c10::IValue> extra = tail(args, nt);
+    std::vector<at::Tensor> primals;
+    if (forward_ad)
+      for (const auto& t : ts) primals.push_back(t._fw_primal(0));
     c10::intrusive_ptr<Node> node;
-    if (!bwd) {
+    if (need && !bwd) {
       auto nd = c10::make_intrusive<GatedBackward>(id, pair, extra);
       nd->a = SavedVariable(ts[0], false);
       if (pair) nd->b = SavedVariable(ts[1], false);
       node = nd;
-    } else {
+    } else if (need) {
       auto nd = c10::make_intrusive<GatedDoubleBackward>(id, pair, extra);
       nd->g = SavedVariable(ts[0], false);
       nd->a = SavedVariable(ts[1], false);
       if (pair) nd->b = SavedVariable(ts[2], false);
       node = nd;
     }
-    node->set_next_edges(torch::autograd::collect_next_edges(ts));
+    if (node) node->set_next_edges(torch::autograd::collect_next_edges(ts));
     {
       at::AutoDispatchBelowADInplaceOrView guard;
       op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
@@ -373,7 +430,12 @@ struct GatedAutograd final : c10::OperatorKernel {
     const int nout = (v == kPairBwd) ? 2 : 1;
     std::vector<at::Tensor> outs;
     for (int i = 0; i < nout; ++i) outs.push_back(torch::jit::peek(*stack, i, nout).toTensor());
-    torch::autograd::set_history(outs, node);
+    if (node) torch::autograd::set_history(outs, node);
+    if (forward_ad) {
+      const std::vector<at::Tensor> t = forward_tangents(id, v, primals, tangents, extra, outs);
+      for (int i = 0; i < nout; ++i)
+        if (t[i].defined()) outs[i]._set_fw_grad(t[i], 0, false);
+    }
   }
 };
 

@@ -8,7 +8,8 @@
 // operation (float16/bfloat16 -> float32 is fused into the kernel, which
 // reads the narrow type directly), the backward reads the saved output and
 // returns the input's dtype. CPU and Meta kernels and autograd at the
-// Autograd key; the double backward is the end of the chain.
+// Autograd key, with forward-mode derivatives for the forward and backward
+// ops; the double backward is the end of the chain.
 #include <ATen/ATen.h>
 #include <ATen/WrapDimUtils.h>
 #include <torch/csrc/autograd/VariableTypeUtils.h>
@@ -207,6 +208,47 @@ struct SoftmaxDoubleBackwardNode final : Node {
   }
 };
 
+at::Tensor fw_grad(const at::Tensor& t) { return t.defined() ? t._fw_grad(/*level=*/0) : at::Tensor(); }
+
+// Forward-mode derivatives, written with differentiable calls (our backward
+// ops and ATen's) so that forward-over-reverse (hessian) works too.
+// softmax's and softmin's Jacobians are symmetric, so the tangent of the
+// output is the backward op applied to the tangent of the input; log_softmax
+// has J t = t - sum(softmax * t).
+at::Tensor forward_tangent(int f, const at::Tensor& tangent, const at::Tensor& y, int64_t dim) {
+  const at::Tensor t = tangent.to(y.scalar_type());
+  if (kFamily[f].mode == cpu::RowMode::LogSoftmax) return t - (t * y.exp()).sum(dim, /*keepdim=*/true);
+  Stack st{t, y, dim, y.scalar_type()};
+  handle(f, kBwd).callBoxed(st);
+  return st[0].toTensor();
+}
+
+// Tangent of foo_backward(g, y): linear in g (the backward op applied to g's
+// tangent) plus the part through y's tangent,
+//   softmax:     (g - sum(g y)) y_t - sum(g y_t) y      (softmin: negated)
+//   log_softmax: -exp(y) y_t sum(g)
+at::Tensor backward_tangent(int f, const at::Tensor& g, const at::Tensor& g_t, const at::Tensor& y,
+                            const at::Tensor& y_t, int64_t dim, at::ScalarType input_dtype) {
+  at::Tensor t;
+  if (g_t.defined()) {
+    Stack st{g_t.to(g.scalar_type()), y, dim, y.scalar_type()};
+    handle(f, kBwd).callBoxed(st);
+    t = st[0].toTensor();
+  }
+  if (y_t.defined()) {
+    const at::Tensor yt = y_t.to(y.scalar_type());
+    at::Tensor u;
+    if (kFamily[f].mode == cpu::RowMode::LogSoftmax) {
+      u = -(y.exp() * yt * g.sum(dim, /*keepdim=*/true));
+    } else {
+      u = (g - (g * y).sum(dim, /*keepdim=*/true)) * yt - (g * yt).sum(dim, /*keepdim=*/true) * y;
+      if (kFamily[f].negate) u = -u;
+    }
+    t = t.defined() ? t + u : u;
+  }
+  return t.to(input_dtype);
+}
+
 void redispatch(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
   at::AutoDispatchBelowADInplaceOrView guard;
   op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
@@ -219,27 +261,44 @@ struct SoftmaxAutograd final : c10::OperatorKernel {
   void operator()(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
     if (v == kFwd) {
       const at::Tensor self = torch::jit::peek(*stack, 0, 3).toTensor();
-      refuse_forward_ad({self}, op.schema().name());
-      if (!torch::autograd::compute_requires_grad(self)) return redispatch(op, ks, stack);
+      const at::Tensor self_t = fw_grad(self);
+      const bool need_grad = torch::autograd::compute_requires_grad(self);
+      if (!need_grad && !self_t.defined()) return redispatch(op, ks, stack);
       const int64_t dim = c10::maybe_wrap_dim(torch::jit::peek(*stack, 1, 3).toInt(), self.dim());
-      auto node = c10::make_intrusive<SoftmaxBackwardNode>(f, dim, self.scalar_type());
-      node->set_next_edges(torch::autograd::collect_next_edges(self));
+      c10::intrusive_ptr<SoftmaxBackwardNode> node;
+      if (need_grad) {
+        node = c10::make_intrusive<SoftmaxBackwardNode>(f, dim, self.scalar_type());
+        node->set_next_edges(torch::autograd::collect_next_edges(self));
+      }
       redispatch(op, ks, stack);
       const at::Tensor out = stack->back().toTensor();
-      torch::autograd::set_history(out, node);
-      node->result = SavedVariable(out, /*is_output=*/true);
+      if (node) {
+        torch::autograd::set_history(out, node);
+        node->result = SavedVariable(out, /*is_output=*/true);
+      }
+      if (self_t.defined()) out._set_fw_grad(forward_tangent(f, self_t, out._fw_primal(0), dim), 0, false);
     } else {
       auto args = torch::jit::last(*stack, 4);
       const at::Tensor g = args[0].toTensor(), y = args[1].toTensor();
-      refuse_forward_ad({g, y}, op.schema().name());
-      if (!torch::autograd::compute_requires_grad(g, y)) return redispatch(op, ks, stack);
+      const at::Tensor g_t = fw_grad(g), y_t = fw_grad(y);
+      const bool need_grad = torch::autograd::compute_requires_grad(g, y);
+      if (!need_grad && !g_t.defined() && !y_t.defined()) return redispatch(op, ks, stack);
       const int64_t dim = c10::maybe_wrap_dim(args[2].toInt(), y.dim());
-      auto node = c10::make_intrusive<SoftmaxDoubleBackwardNode>(f, dim);
-      node->set_next_edges(torch::autograd::collect_next_edges(g, y));
-      node->grad_output = SavedVariable(g, false);
-      node->result = SavedVariable(y, false);
+      const at::ScalarType input_dtype = args[3].toScalarType();
+      c10::intrusive_ptr<SoftmaxDoubleBackwardNode> node;
+      if (need_grad) {
+        node = c10::make_intrusive<SoftmaxDoubleBackwardNode>(f, dim);
+        node->set_next_edges(torch::autograd::collect_next_edges(g, y));
+        node->grad_output = SavedVariable(g, false);
+        node->result = SavedVariable(y, false);
+      }
+      const at::Tensor gp = g_t.defined() || y_t.defined() ? g._fw_primal(0) : g;
+      const at::Tensor yp = g_t.defined() || y_t.defined() ? y._fw_primal(0) : y;
       redispatch(op, ks, stack);
-      torch::autograd::set_history(stack->back().toTensor(), node);
+      const at::Tensor out = stack->back().toTensor();
+      if (node) torch::autograd::set_history(out, node);
+      if (g_t.defined() || y_t.defined())
+        out._set_fw_grad(backward_tangent(f, gp, g_t, yp, y_t, dim, input_dtype), 0, false);
     }
   }
 };
