@@ -1,0 +1,42 @@
+"""The instruction set is chosen at import like PyTorch's own: from
+ATEN_CPU_CAPABILITY and the CPU, with TORCH_ACTIVATIONS_CPU_CAPABILITY
+overriding it (each in a fresh interpreter, since the choice is made once at
+load)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import torch_activations as ta
+
+PROBE = ("import torch, torch_activations as ta; "
+         "print(torch.backends.cpu.get_cpu_capability(), ta.cpu_capability())")
+
+
+def probe(**env):
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("ATEN_CPU_CAPABILITY", "TORCH_ACTIVATIONS_CPU_CAPABILITY")}
+    full.update(env)
+    r = subprocess.run([sys.executable, "-c", PROBE], env=full, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    theirs, ours = r.stdout.split()
+    return theirs, ours, r.stderr
+
+
+@pytest.mark.parametrize("isa", ta.supported_cpu_capabilities())
+def test_aten_cpu_capability_is_followed(isa):
+    theirs, ours, _ = probe(ATEN_CPU_CAPABILITY=isa.lower())
+    # PyTorch may name a variant (AVX512 with VNNI / BF16 ...); ours is the
+    # widest of our builds it allows.
+    assert isa in theirs.upper() or isa == "DEFAULT" and theirs == "DEFAULT"
+    assert ours == isa
+
+
+def test_our_variable_overrides_aten_and_a_bad_value_is_ignored_with_a_warning():
+    isas = ta.supported_cpu_capabilities()
+    _, ours, _ = probe(ATEN_CPU_CAPABILITY="default", TORCH_ACTIVATIONS_CPU_CAPABILITY=isas[0].lower())
+    assert ours == isas[0]
+    _, ours, err = probe(TORCH_ACTIVATIONS_CPU_CAPABILITY="sse9")
+    assert ours == isas[0]   # the widest the CPU has, as without the variable
+    assert "TORCH_ACTIVATIONS_CPU_CAPABILITY=sse9 is not one of DEFAULT, AVX2, AVX512; ignored" in err
