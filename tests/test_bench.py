@@ -138,3 +138,30 @@ def test_every_op_is_benchmarked():
     # PyTorch kernel to race against that computes the same thing.
     assert uncovered <= {"rrelu", "rrelu_with_noise"}, sorted(uncovered)
     assert os.path.basename(bench.__file__) == "bench.py"
+
+
+def test_out_overload_is_found_and_called_with_the_parameters():
+    """An op with an out= overload gets a preallocated-output column; its
+    parameters reach it in the schema's order."""
+    lib = torch.library.Library("ta_bench_test", "DEF")
+    lib.define("leaky_relu(Tensor self, float negative_slope=0.01) -> Tensor")
+    lib.define("leaky_relu.out(Tensor self, float negative_slope=0.01, *, Tensor(a!) out) -> Tensor(a!)")
+    lib.define("relu(Tensor self) -> Tensor")
+
+    def leaky_out(x, negative_slope=0.01, *, out):
+        return out.copy_(torch.nn.functional.leaky_relu(x, negative_slope))
+
+    lib.impl("leaky_relu.out", leaky_out, "CPU")
+    try:
+        ns = torch.ops.ta_bench_test
+        assert bench._ours_out("relu", {}, ns) is None
+        fn = bench._ours_out("leaky_relu", {"negative_slope": 0.2}, ns)
+        x = torch.linspace(-3, 3, 101)
+        out = torch.empty_like(x)
+        assert fn(x, out) is out
+        torch.testing.assert_close(out, torch.nn.functional.leaky_relu(x, 0.2), rtol=0, atol=0)
+        fn = bench._ours_out("leaky_relu", {}, ns)      # the schema's default
+        fn(x, out)
+        torch.testing.assert_close(out, torch.nn.functional.leaky_relu(x, 0.01), rtol=0, atol=0)
+    finally:
+        lib._destroy()

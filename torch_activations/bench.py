@@ -116,10 +116,10 @@ def _aten_out(name: str, p: dict) -> Optional[Callable]:
     return table.get(name)
 
 
-def _ours_out(name: str, p: dict) -> Optional[Callable]:
+def _ours_out(name: str, p: dict, ns=None) -> Optional[Callable]:
     """Our out= overload, if the library has one, with the parameters passed
     positionally in the order of the op's schema."""
-    packet = getattr(torch.ops.torch_activations, name)
+    packet = getattr(ns if ns is not None else torch.ops.torch_activations, name)
     if "out" not in packet.overloads():
         return None
     args = []
@@ -150,7 +150,8 @@ def cases() -> List[Case]:
 
     def prelu_make(n, dt):
         c = min(PRELU_CHANNELS, n)
-        return _randn(n, dt, shape=(n // c, c)), (torch.rand(c, generator=torch.Generator().manual_seed(1)) * 0.5).to(dt)
+        w = torch.rand(c, generator=torch.Generator().manual_seed(1)) * 0.5
+        return _randn(n, dt, shape=(n // c, c)), w.to(dt)
     out.append(Case("prelu", "parametric", prelu_make, F.prelu, TF.prelu, grad_inputs=(0, 1),
                     note=f"x of shape (n/{PRELU_CHANNELS}, {PRELU_CHANNELS}), one weight per channel"))
     out.append(Case("swish_learnable", "parametric",
@@ -297,6 +298,7 @@ def bench(cases_: Sequence[Case], sizes=SIZES, dtypes=DTYPES, modes=MODES, repea
 
     results: List[Result] = []
     compile_s: Dict[str, float] = {}
+    t0_all = time.perf_counter()
     for case in cases_:
         compiled = None
         if use_compile:
@@ -337,7 +339,8 @@ def bench(cases_: Sequence[Case], sizes=SIZES, dtypes=DTYPES, modes=MODES, repea
                     r = Result(case.name, case.kind, dtype, size, mode,
                                {k: statistics.median(v) for k, v in samples.items()})
                     results.append(r)
-                    log(f"{case.name:16s} {_dt(dtype):8s} {_size(size):>4s} {mode:7s} "
+                    log(f"[{time.perf_counter() - t0_all:6.0f}s] {case.name:16s} {_dt(dtype):8s} "
+                        f"{_size(size):>4s} {mode:7s} "
                         + " ".join(f"{k}={v * 1e6:.1f}us" for k, v in r.times.items())
                         + f"  ours/eager={r.ratio():.2f}x")
                     del calls, samplers, src, dst
@@ -368,6 +371,13 @@ def _pct(x: float) -> str:
     if not math.isfinite(x):
         return "n/a"
     return f"{100 * x:.0f}%" if x >= 0.1 else f"{100 * x:.2g}%"
+
+
+def _load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return math.nan
 
 
 def _x(x: float) -> str:
@@ -454,6 +464,9 @@ def render(results: List[Result], compile_s: Dict[str, float], gated_mem: List[d
     if meta.get("quick"):
         L += ["**Quick run (`--quick`): small sizes and few repeats, for a smoke test; these numbers are not "
               "the library's performance.**", ""]
+    if meta.get("busy"):
+        L += ["**The machine was busy when this run started (load average above 0.5): other processes competed "
+              "for the cores, so the timings are not reliable. Rerun on an idle machine.**", ""]
     L += ["## Machine", "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in meta["machine"]] + [""]
 
     L += ["## Summary", "",
@@ -462,7 +475,8 @@ def render(results: List[Result], compile_s: Dict[str, float], gated_mem: List[d
           "4K worst |", "|---|---|---|---|---|"]
     for (dtype, mode), gm in summary["geomean"].items():
         o = summary["overhead"].get((dtype, mode))
-        L.append(f"| {_dt(dtype)} | {mode} | {_f(gm)}x | " + (f"{_f(o[0])} | {_f(o[1])} ({o[2]}) |" if o else "n/a | n/a |"))
+        L.append(f"| {_dt(dtype)} | {mode} | {_f(gm)}x | "
+                 + (f"{_f(o[0])} | {_f(o[1])} ({o[2]}) |" if o else "n/a | n/a |"))
     for (dtype, mode), o in summary["overhead"].items():
         if (dtype, mode) not in summary["geomean"]:
             L.append(f"| {_dt(dtype)} | {mode} | n/a | {_f(o[0])} | {_f(o[1])} ({o[2]}) |")
@@ -571,7 +585,8 @@ def render(results: List[Result], compile_s: Dict[str, float], gated_mem: List[d
     if ce_mem:
         L += [f"Cross entropy, {ce_mem[0]['tokens']} rows, class-index targets (every 7th ignored), mean; "
               "eager = `torch.nn.functional.cross_entropy`.", "",
-              "| vocabulary | dtype | label smoothing | logits | eager | ours | ratio |", "|---|---|---|---|---|---|---|"]
+              "| vocabulary | dtype | label smoothing | logits | eager | ours | ratio |",
+              "|---|---|---|---|---|---|---|"]
         for m in ce_mem:
             L.append(f"| {m['vocab']} | {m['dtype']} | {m['smoothing']} | {m['logits'] / 2**20:.0f} MiB | "
                      f"{m['eager'] / 2**20:.1f} MiB | {m['fused'] / 2**20:.1f} MiB | {m['ratio']:.2f} |")
@@ -586,43 +601,56 @@ def render(results: List[Result], compile_s: Dict[str, float], gated_mem: List[d
 
 
 def chart(results: List[Result], path: str) -> None:
+    """Horizontal bars of ours/eager per op, one bar per size, from 1 (parity)
+    on a log axis; ticks mark torch.compile's ratio at the largest size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullFormatter
 
     keys = [(d, m) for d in sorted({r.dtype for r in results}, key=str) for m in MODES
             if any(r.dtype == d and r.mode == m for r in results)]
     names = list(dict.fromkeys(r.op for r in results))
     sizes = sorted({r.size for r in results})
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 0.32 * len(names) + 2), sharey=True,
+    lo_clip, hi_clip = 1 / 32, 32.0
+
+    def clip(v):
+        return min(max(v, lo_clip), hi_clip) if math.isfinite(v) else math.nan
+
+    def find(n, s, dtype, mode):
+        return next((r for r in results if r.op == n and r.size == s and r.dtype == dtype and r.mode == mode), None)
+
+    finite = [clip(r.ratio(w)) for r in results for w in ("ours", "compiled") if math.isfinite(r.ratio(w))]
+    lo, hi = min(finite + [0.5]) / 1.25, max(finite + [2.0]) * 1.25
+    ticks = [2.0 ** k for k in range(-5, 6) if lo <= 2.0 ** k <= hi]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 0.3 * len(names) + 2.2), sharey=True,
                              squeeze=False)
     h = 0.8 / len(sizes)
     for ax, (dtype, mode) in zip(axes[0], keys):
         for j, s in enumerate(sizes):
-            vals = []
-            for n in names:
-                r = next((r for r in results if r.op == n and r.size == s and r.dtype == dtype and r.mode == mode),
-                         None)
-                vals.append(r.ratio() if r else math.nan)
-            ax.barh([i + (j - (len(sizes) - 1) / 2) * h for i in range(len(names))], vals, height=h,
-                    label=f"ours, {_size(s)}")
-        comp = []
-        for n in names:
-            r = next((r for r in results if r.op == n and r.size == sizes[-1] and r.dtype == dtype
-                      and r.mode == mode), None)
-            comp.append(r.ratio("compiled") if r else math.nan)
+            vals = [clip(r.ratio()) if (r := find(n, s, dtype, mode)) else math.nan for n in names]
+            ax.barh([i + (j - (len(sizes) - 1) / 2) * h for i in range(len(names))], [v - 1 for v in vals],
+                    left=1.0, height=h, label=f"ours, {_size(s)}")
+        comp = [clip(r.ratio("compiled")) if (r := find(n, sizes[-1], dtype, mode)) else math.nan for n in names]
         if any(math.isfinite(c) for c in comp):
-            ax.plot(comp, range(len(names)), "k|", markersize=9, label=f"compiled, {_size(sizes[-1])}")
+            ax.plot(comp, range(len(names)), "k|", markersize=10, label=f"torch.compile, {_size(sizes[-1])}")
         ax.axvline(1.0, color="k", lw=0.8)
         ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.set_xticks(ticks, [f"{t:g}" if t >= 1 else f"1/{1 / t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{_dt(dtype)}, {mode}")
-        ax.set_xlabel("speed-up over PyTorch eager (log)")
-        ax.grid(axis="x", which="both", alpha=0.3)
+        ax.set_xlabel("times faster than PyTorch eager")
+        ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(range(len(names)), names, fontsize=8)
     axes[0][0].invert_yaxis()
-    axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.suptitle(f"torch_activations against PyTorch eager ({torch.get_num_threads()} threads; "
+                 f"clipped to [1/32, 32])", fontsize=10)
+    fig.tight_layout(rect=(0, 0.6 / (0.3 * len(names) + 2.2), 1, 1))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -645,6 +673,7 @@ def run(ops: Optional[Sequence[str]] = None, sizes: Sequence[int] = SIZES, dtype
     from . import benchpeak
 
     t_start = time.perf_counter()
+    load_start = _load()
     if threads:
         torch.set_num_threads(threads)
     selected = [c for c in CASES if not ops or c.name in ops]
@@ -672,7 +701,9 @@ def run(ops: Optional[Sequence[str]] = None, sizes: Sequence[int] = SIZES, dtype
                 ce_mem = benchpeak.cross_entropy_rows([32768, 131072], 1024, mdt, (0.0, 0.1), log=log)
     meta = dict(command=command, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 elapsed=time.perf_counter() - t_start, compile_total=sum(compile_s.values()),
-                machine=machine_info(torch.get_num_threads()), repeats=repeats, big_repeats=big_repeats, quick=quick)
+                machine=machine_info(torch.get_num_threads()) + [
+                    ("load average (1 min) before / after", f"{_f(load_start)} / {_f(_load())}")],
+                busy=load_start > 0.5, repeats=repeats, big_repeats=big_repeats, quick=quick)
     png_rel = None
     if png:
         chart(results, png)
