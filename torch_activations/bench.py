@@ -292,12 +292,14 @@ def _check_out(case: Case, x: torch.Tensor):
 
 
 def bench(cases_: Sequence[Case], sizes=SIZES, dtypes=DTYPES, modes=MODES, repeats: int = 7, big_repeats: int = 5,
-          use_compile: bool = True, log=print) -> Tuple[List[Result], Dict[str, float]]:
-    """Times every case; returns the results and the compile seconds per case."""
+          use_compile: bool = True, log=print, cpu: Optional["CpuShare"] = None) -> Tuple[List[Result], Dict[str, float], Dict[str, str]]:
+    """Times every case; returns the results, the compile seconds per case and
+    the first compile error per case (whose compiled column is then n/a)."""
     import torch._dynamo
 
     results: List[Result] = []
     compile_s: Dict[str, float] = {}
+    compile_errors: Dict[str, str] = {}
     t0_all = time.perf_counter()
     for case in cases_:
         compiled = None
@@ -315,7 +317,14 @@ def bench(cases_: Sequence[Case], sizes=SIZES, dtypes=DTYPES, modes=MODES, repea
                     calls = _calls(case, inputs, mode, compiled)
                     if "compiled" in calls:
                         t0 = time.perf_counter()
-                        calls["compiled"]()     # compiles (or recompiles) here, untimed
+                        try:
+                            calls["compiled"]()     # compiles (or recompiles) here, untimed
+                        except Exception as e:  # noqa: BLE001  (one op's compiler failure must not end the run)
+                            msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+                            compile_errors.setdefault(case.name, f"{_dt(dtype)}, {_size(size)}, {mode}: "
+                                                                 f"{type(e).__name__}: {msg}")
+                            log(f"torch.compile failed for {case.name}: {compile_errors[case.name]}")
+                            del calls["compiled"]
                         compile_s[case.name] += time.perf_counter() - t0
                     src, dst = _copy_pair(case.moved[mode == "fwd+bwd"] * size, dtype)
                     calls["copy"] = lambda: dst.copy_(src)
@@ -332,10 +341,14 @@ def bench(cases_: Sequence[Case], sizes=SIZES, dtypes=DTYPES, modes=MODES, repea
                     samplers = {k: _timer(f) for k, f in calls.items()}
                     samples: Dict[str, List[float]] = {k: [] for k in samplers}
                     order = list(samplers)
+                    if cpu:
+                        cpu.start()
                     for _ in range(big_repeats if size >= 16 * KI * KI else repeats):
                         random.shuffle(order)
                         for k in order:
                             samples[k].append(samplers[k]())
+                    if cpu:
+                        cpu.stop()
                     r = Result(case.name, case.kind, dtype, size, mode,
                                {k: statistics.median(v) for k, v in samples.items()})
                     results.append(r)
@@ -345,7 +358,7 @@ def bench(cases_: Sequence[Case], sizes=SIZES, dtypes=DTYPES, modes=MODES, repea
                         + f"  ours/eager={r.ratio():.2f}x")
                     del calls, samplers, src, dst
                     gc.collect()
-    return results, compile_s
+    return results, compile_s, compile_errors
 
 
 # ---------------------------------------------------------------------- report
@@ -371,6 +384,46 @@ def _pct(x: float) -> str:
     if not math.isfinite(x):
         return "n/a"
     return f"{100 * x:.0f}%" if x >= 0.1 else f"{100 * x:.2g}%"
+
+
+BUSY = 0.05     # share of the machine's CPU time used by others above which the report warns
+
+
+class CpuShare:
+    """The share of the machine's CPU time that other processes (and other
+    virtual machines: steal time) used during the timed intervals: all busy
+    time from /proc/stat minus this process's own (Linux; NaN elsewhere)."""
+
+    def __init__(self):
+        self.others_j = self.total_j = 0
+        self._at = None
+
+    @staticmethod
+    def _snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        busy = sum(v) - v[3] - (v[4] if len(v) > 4 else 0)      # all but idle and iowait
+        with open("/proc/self/stat") as f:
+            st = f.read().rsplit(")", 1)[1].split()
+        return busy, sum(v), int(st[11]) + int(st[12])           # utime, stime of all threads
+
+    def start(self):
+        try:
+            self._at = self._snap()
+        except (OSError, ValueError, IndexError):
+            self._at = None
+
+    def stop(self):
+        if self._at is None:
+            return
+        b1, t1, s1 = self._snap()
+        b0, t0, s0 = self._at
+        self.others_j += max(0, (b1 - b0) - (s1 - s0))
+        self.total_j += t1 - t0
+        self._at = None
+
+    def others(self) -> float:
+        return self.others_j / self.total_j if self.total_j else math.nan
 
 
 def _load() -> float:
@@ -464,9 +517,10 @@ def render(results: List[Result], compile_s: Dict[str, float], gated_mem: List[d
     if meta.get("quick"):
         L += ["**Quick run (`--quick`): small sizes and few repeats, for a smoke test; these numbers are not "
               "the library's performance.**", ""]
-    if meta.get("busy"):
-        L += ["**The machine was busy when this run started (load average above 0.5): other processes competed "
-              "for the cores, so the timings are not reliable. Rerun on an idle machine.**", ""]
+    if meta.get("others", 0) > BUSY:
+        L += [f"**Other processes used {meta['others']:.0%} of the machine's CPU time while this run was timing "
+              "(more than {:.0%}): they competed for the cores, so the timings are not reliable. Rerun on an "
+              "idle machine.**".format(BUSY), ""]
     L += ["## Machine", "", "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in meta["machine"]] + [""]
 
     L += ["## Summary", "",
@@ -499,6 +553,8 @@ def render(results: List[Result], compile_s: Dict[str, float], gated_mem: List[d
             L.append(f"| {r.op} | {_dt(r.dtype)} | {_size(r.size)} | {_f(r.ratio())} | "
                      f"{_f(r.ratio(base='compiled'))} |")
         L.append("")
+    if meta.get("compile_errors"):
+        L += [f"torch.compile failed for {', '.join(meta['compile_errors'])}: see Compile time.", ""]
     L += ["### Targets missed", "",
           f"Targets: every op >= {T_EACH}x eager at >= 64K elements in both modes; geometric mean >= {T_GEOMEAN}x; "
           f"swiglu/geglu/reglu forward+backward >= {T_GATED_EAGER}x the eager composition and >= "
@@ -595,6 +651,9 @@ def render(results: List[Result], compile_s: Dict[str, float], gated_mem: List[d
         L += ["## Compile time", "", "Seconds spent in torch.compile per op (all dtypes, modes and recompiles; "
               "Inductor's on-disk cache makes later runs faster).", "",
               "| op | seconds |", "|---|---|"] + [f"| {k} | {v:.1f} |" for k, v in compile_s.items()] + [""]
+    if meta.get("compile_errors"):
+        L += ["torch.compile failed (the compiled column is n/a from there on):", ""]
+        L += [f"- {k}: {v}" for k, v in meta["compile_errors"].items()] + [""]
     if png_rel:
         L += ["## Chart", "", f"![ours/eager per op and size]({png_rel})", ""]
     return "\n".join(L)
@@ -670,19 +729,32 @@ def run(ops: Optional[Sequence[str]] = None, sizes: Sequence[int] = SIZES, dtype
         memory: bool = True, quick: bool = False, output: str = "BENCHMARKS.md",
         png: str = os.path.join("benchmarks", "benchmarks.png"), threads: Optional[int] = None,
         command: str = "python -m torch_activations bench", log=print) -> int:
+    """Runs the benchmarks and writes the report; returns the exit code."""
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _run(ops, sizes, dtypes, modes, repeats, big_repeats, use_compile, memory, quick, output, png,
+                    command, log)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _run(ops, sizes, dtypes, modes, repeats, big_repeats, use_compile, memory, quick, output, png, command,
+         log) -> int:
     from . import benchpeak
 
     t_start = time.perf_counter()
     load_start = _load()
-    if threads:
-        torch.set_num_threads(threads)
+    cpu = CpuShare()
     selected = [c for c in CASES if not ops or c.name in ops]
     log(f"bench: {len(selected)} ops, sizes {', '.join(map(_size, sizes))}, {', '.join(map(_dt, dtypes))}, "
         f"{', '.join(modes)}, {torch.get_num_threads()} threads" + (", with torch.compile" if use_compile else ""))
     import torch._dynamo.config as dcfg
 
     with dcfg.patch(recompile_limit=64, fail_on_recompile_limit_hit=True):
-        results, compile_s = bench(selected, sizes, dtypes, modes, repeats, big_repeats, use_compile, log)
+        results, compile_s, compile_errors = bench(selected, sizes, dtypes, modes, repeats, big_repeats, use_compile,
+                                                   log, cpu)
     gated_mem: List[dict] = []
     ce_mem: List[dict] = []
     if memory:
@@ -702,12 +774,14 @@ def run(ops: Optional[Sequence[str]] = None, sizes: Sequence[int] = SIZES, dtype
     meta = dict(command=command, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 elapsed=time.perf_counter() - t_start, compile_total=sum(compile_s.values()),
                 machine=machine_info(torch.get_num_threads()) + [
-                    ("load average (1 min) before / after", f"{_f(load_start)} / {_f(_load())}")],
-                busy=load_start > 0.5, repeats=repeats, big_repeats=big_repeats, quick=quick)
+                    ("load average (1 min) at the start", _f(load_start)),
+                    ("CPU time of other processes while timing", _pct(cpu.others()))],
+                others=cpu.others(), repeats=repeats, big_repeats=big_repeats, quick=quick)
     png_rel = None
     if png:
         chart(results, png)
         png_rel = os.path.relpath(os.path.abspath(png), os.path.dirname(os.path.abspath(output)))
+    meta["compile_errors"] = compile_errors
     text = render(results, compile_s, gated_mem, ce_mem, meta, png_rel)
     if output:
         d = os.path.dirname(os.path.abspath(output))
