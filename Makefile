@@ -74,3 +74,12 @@ sanitize: $(VENV)/.installed
 
 clean:
 	rm -rf build torch_activations/_C*.so torch_activations/.built
+
+# The benchmark suite: speed against PyTorch eager, torch.compile and a memory
+# copy, peak memory; writes BENCHMARKS.md and benchmarks/benchmarks.png. The
+# full run takes about 30-45 minutes on 2 cores; BENCH_ARGS passes options
+# (e.g. BENCH_ARGS="--quick").
+.PHONY: bench
+BENCH_ARGS ?=
+bench: build
+	$(VPY) -m torch_activations bench $(BENCH_ARGS)

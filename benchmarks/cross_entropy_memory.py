@@ -4,46 +4,22 @@ torch.nn.functional.cross_entropy (eager), at vocabulary sizes 32K and 128K.
 
     python benchmarks/cross_entropy_memory.py [--tokens 4096] [--vocab 32768 131072] [--dtype float32 bfloat16]
 
-Peak memory beyond the logits and targets (see _peak.py), for class-index
-targets with the default mean reduction and with label smoothing. The
-gradient of the logits is one logits-sized buffer that both must produce;
-PyTorch also keeps the log-probabilities between forward and backward and
-makes further logits-sized temporaries in the backward. The defaults fit a
-24 GiB machine (the largest eager case, 4096 x 128K float32, peaks near
-3 x 2 GiB beyond its 2 GiB of logits).
+Peak memory beyond the logits and targets (see torch_activations/benchpeak.py),
+for class-index targets with the default mean reduction and with label
+smoothing. The gradient of the logits is one logits-sized buffer that both
+must produce; PyTorch also keeps the log-probabilities between forward and
+backward and makes further logits-sized temporaries in the backward. The
+defaults fit a 24 GiB machine (the largest eager case, 4096 x 128K float32,
+peaks near 3 x 2 GiB beyond its 2 GiB of logits).
+`python -m torch_activations bench` produces the same table.
 """
 import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _peak import mib, peak_bytes  # noqa: E402
-
-
-def make(impl, tokens, vocab, dtype, smoothing):
-    import torch
-
-    import torch_activations  # noqa: F401
-
-    x = torch.randn(tokens, vocab, dtype=getattr(torch, dtype)).requires_grad_(True)
-    t = torch.randint(0, vocab, (tokens,))
-    t[::7] = -100
-    return impl, x, t, smoothing
-
-
-def run(state):
-    import torch
-    import torch.nn.functional as TF
-
-    import torch_activations as ta
-
-    impl, x, t, smoothing = state
-    fn = ta.functional.cross_entropy if impl == "fused" else TF.cross_entropy
-    loss = fn(x, t, label_smoothing=smoothing)
-    (g,) = torch.autograd.grad(loss, x)
-    del loss, g
+from torch_activations.benchpeak import cross_entropy_rows, mib  # noqa: E402
 
 
 def main():
@@ -56,14 +32,9 @@ def main():
     print(f"{'vocab':>7} {'dtype':9} {'smoothing':>9} {'logits':>13} {'PyTorch eager':>14} {'fused':>13} {'ratio':>6}")
     for vocab in args.vocab:
         for dtype in args.dtype:
-            for smoothing in (0.0, 0.1):
-                import torch
-
-                size = args.tokens * vocab * torch.empty((), dtype=getattr(torch, dtype)).element_size()
-                eager = peak_bytes(make, run, "eager", args.tokens, vocab, dtype, smoothing)
-                fused = peak_bytes(make, run, "fused", args.tokens, vocab, dtype, smoothing)
-                print(f"{vocab:>7} {dtype:9} {smoothing:>9} {mib(size):>13} {mib(eager):>14} {mib(fused):>13} "
-                      f"{fused / eager:6.2f}", flush=True)
+            for r in cross_entropy_rows([vocab], args.tokens, [dtype], log=lambda s: None):
+                print(f"{r['vocab']:>7} {r['dtype']:9} {r['smoothing']:>9} {mib(r['logits']):>13} "
+                      f"{mib(r['eager']):>14} {mib(r['fused']):>13} {r['ratio']:6.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@
                    reference, gradcheck, gradgradcheck (exit 1 on failure)
   plot             PNG grid of every activation and its derivative, with
                    dead zones, saturation and ranges marked
+  bench            speed against PyTorch eager, torch.compile and a memory
+                   copy, peak memory; writes BENCHMARKS.md and a PNG chart
 """
 import argparse
 import os
@@ -40,6 +42,9 @@ def main(argv=None) -> int:
     p_plot.add_argument("--output", "-o", default=os.path.join("out", "torch_activations.png"),
                         help="PNG file to write (default: %(default)s)")
     p_plot.add_argument("--xmax", type=float, default=6.0, help="x axis from -XMAX to XMAX (default: 6)")
+    from . import bench as _bench
+
+    _bench.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "demo":
         from . import demo
@@ -55,6 +60,8 @@ def main(argv=None) -> int:
         from . import plot
 
         return plot.run(output=args.output, xmax=args.xmax)
+    if args.command == "bench":
+        return _bench.main_args(args, parser)
     return 2
 
 
