@@ -82,10 +82,20 @@ at::Tensor broadcast_param(const at::Tensor& w, const at::Tensor& x) {
 struct CompensatedSum {
   double sum = 0, comp = 0, plain = 0;
   void add(double v) {
+    // Knuth's two-sum: the rounding error of sum + v, without a branch.
     const double t = sum + v;
-    comp += std::abs(sum) >= std::abs(v) ? (sum - t) + v : (v - t) + sum;
+    const double bv = t - sum;
+    comp += (sum - (t - bv)) + (v - bv);
     sum = t;
     plain += v;
+  }
+  void merge(const CompensatedSum& o) {
+    if (!std::isfinite(o.plain)) {
+      add(o.plain);
+    } else {
+      add(o.sum);
+      add(o.comp);
+    }
   }
   double value() const { return std::isfinite(plain) ? sum + comp : plain; }
 };
@@ -110,14 +120,25 @@ at::Tensor reduce_param(const at::Tensor& elem, const at::Tensor& w) {
     at::parallel_for(0, channels * blocks, 1, [&](int64_t begin, int64_t end) {
       for (int64_t task = begin; task < end; ++task) {
         const int64_t c = task / blocks;
-        CompensatedSum acc;
+        // kLanes independent accumulators (lane = logical index mod kLanes)
+        // so consecutive additions do not wait for each other; merged in
+        // lane order, which keeps the order fixed by the shape.
+        constexpr int kLanes = 8;
+        CompensatedSum lane[kLanes];
         // Logical element j of channel c is (j / inner, c, j % inner).
         for (int64_t j = task % blocks * kBlock, stop = std::min(len, j + kBlock); j < stop;) {
           const int64_t o = j / inner, i = j % inner, run = std::min(inner - i, stop - j);
           const scalar_t* p = data + (o * channels + c) * inner + i;
-          for (int64_t k = 0; k < run; ++k) acc.add(static_cast<double>(p[k]));
+          int64_t k = 0;
+          const int first = static_cast<int>(j % kLanes);
+          for (; k < run && (first + k) % kLanes != 0; ++k) lane[(first + k) % kLanes].add(static_cast<double>(p[k]));
+          for (; k + kLanes <= run; k += kLanes)
+            for (int l = 0; l < kLanes; ++l) lane[l].add(static_cast<double>(p[k + l]));
+          for (; k < run; ++k) lane[(first + k) % kLanes].add(static_cast<double>(p[k]));
           j += run;
         }
+        CompensatedSum acc;
+        for (const auto& part : lane) acc.merge(part);
         partial[task] = acc;
       }
     });
@@ -126,15 +147,7 @@ at::Tensor reduce_param(const at::Tensor& elem, const at::Tensor& w) {
   double* o = out.data_ptr<double>();
   for (int64_t c = 0; c < channels; ++c) {
     CompensatedSum acc;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const CompensatedSum& part = partial[c * blocks + b];
-      if (!std::isfinite(part.plain)) {
-        acc.add(part.plain);
-      } else {
-        acc.add(part.sum);
-        acc.add(part.comp);
-      }
-    }
+    for (int64_t b = 0; b < blocks; ++b) acc.merge(partial[c * blocks + b]);
     o[c] = acc.value();
   }
   return out.reshape(w.sizes());
