@@ -45,14 +45,16 @@ inline void check_same(const at::Tensor& a, const char* an, const at::Tensor& b,
               b.device());
 }
 
-// The common case, every operand contiguous with one shape and dtype, skips
-// TensorIterator, whose construction costs more than the loop for small
-// tensors. The work is split as TensorIterator splits it (at::parallel_for
+// The common case, every operand dense (contiguous, channels-last or any
+// other non-overlapping dense layout) with the same shape, strides and
+// dtype, skips TensorIterator, whose construction costs more than the loop
+// for small tensors: such operands are walked in memory order as flat
+// arrays. The work is split as TensorIterator splits it (at::parallel_for
 // with its grain size); the loops give the same bits however the elements
 // are split. Returns false, having done nothing, for any other case,
 // including outputs that alias an input without being it, whose overlap
 // TensorIterator checks.
-inline bool run_contiguous(cpu::Loop fn, std::initializer_list<at::Tensor> outputs,
+inline bool run_dense(cpu::Loop fn, std::initializer_list<at::Tensor> outputs,
                            std::initializer_list<at::Tensor> inputs, const double* params, int nparams) {
   constexpr int kMaxOperands = 8;
   const int nops = static_cast<int>(outputs.size() + inputs.size());
@@ -60,12 +62,14 @@ inline bool run_contiguous(cpu::Loop fn, std::initializer_list<at::Tensor> outpu
   const at::Tensor& first = *outputs.begin();
   const auto dtype = first.scalar_type();
   const auto sizes = first.sizes();
+  const auto layout = first.strides();
+  if (!first.is_contiguous() && !first.is_non_overlapping_and_dense()) return false;
   char* data[kMaxOperands];
   int64_t strides[kMaxOperands];
   int k = 0;
   for (const auto* list : {&outputs, &inputs}) {
     for (const auto& t : *list) {
-      if (t.scalar_type() != dtype || !t.is_contiguous() || !t.sizes().equals(sizes)) return false;
+      if (t.scalar_type() != dtype || !t.sizes().equals(sizes) || !t.strides().equals(layout)) return false;
       data[k] = static_cast<char*>(t.data_ptr());
       strides[k] = t.element_size();
       ++k;
@@ -100,7 +104,7 @@ inline void run_loop(cpu::Loop fn, std::initializer_list<at::Tensor> outputs, st
                      const double* params, int nparams) {
   TORCH_INTERNAL_ASSERT(fn != nullptr);
   if (outputs.begin()->numel() == 0) return;
-  if (run_contiguous(fn, outputs, inputs, params, nparams)) return;
+  if (run_dense(fn, outputs, inputs, params, nparams)) return;
   at::TensorIteratorConfig config;
   config.set_check_mem_overlap(true).check_all_same_dtype(true).resize_outputs(false);
   for (const auto& t : outputs) config.add_output(t);

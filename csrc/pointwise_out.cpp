@@ -88,13 +88,12 @@ struct AutogradOut final : c10::OperatorKernel {
     const int n = info.nargs_fwd() + 1;
     const at::Tensor self = torch::jit::peek(*stack, 0, n).toTensor();
     const at::Tensor out = torch::jit::peek(*stack, n - 1, n).toTensor();
-    const std::string name = out_name(info);
     // ATen's wording (throw_error_out_requires_grad).
     TORCH_CHECK(!torch::autograd::compute_requires_grad(self) && !torch::autograd::compute_requires_grad(out),
-                name, "(): functions with out=... arguments don't support automatic differentiation, but one of "
+                out_name(info), "(): functions with out=... arguments don't support automatic differentiation, but one of "
                 "the arguments requires grad.");
     const bool tangent = (self.defined() && self._fw_grad(0).defined()) || (out.defined() && out._fw_grad(0).defined());
-    TORCH_CHECK_NOT_IMPLEMENTED(!tangent, "Trying to use forward AD with ", name,
+    TORCH_CHECK_NOT_IMPLEMENTED(!tangent, "Trying to use forward AD with ", out_name(info),
                                 " that does not support it because it is an out= function");
     at::AutoDispatchBelowAutograd guard;
     op.redispatchBoxed(ks & c10::after_autograd_keyset, stack);
