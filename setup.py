@@ -17,6 +17,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 def sources():
     srcs = [os.path.join("csrc", f) for f in ("ops.cpp", "autograd.cpp", "special.cpp", "module.cpp", "autocast.cpp")]
     srcs += [os.path.join("csrc", f) for f in ("nonpointwise.cpp", "softmax.cpp", "gated.cpp", "loss.cpp")]
+    srcs.append(os.path.join("csrc", "pointwise_out.cpp"))
     srcs.append(os.path.join("csrc", "cpu", "kernels_DEFAULT.cpp"))
     macros = []
     if platform.machine().lower() in ("x86_64", "amd64"):

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <ATen/TensorIterator.h>
 
 #include <array>
@@ -44,19 +45,73 @@ inline void check_same(const at::Tensor& a, const char* an, const at::Tensor& b,
               b.device());
 }
 
+// The common case, every operand dense (contiguous, channels-last or any
+// other non-overlapping dense layout) with the same shape, strides and
+// dtype, skips TensorIterator, whose construction costs more than the loop
+// for small tensors: such operands are walked in memory order as flat
+// arrays. The work is split as TensorIterator splits it (at::parallel_for
+// with its grain size); the loops give the same bits however the elements
+// are split. Returns false, having done nothing, for any other case,
+// including outputs that alias an input without being it, whose overlap
+// TensorIterator checks.
+inline bool run_dense(cpu::Loop fn, std::initializer_list<at::Tensor> outputs,
+                           std::initializer_list<at::Tensor> inputs, const double* params, int nparams) {
+  constexpr int kMaxOperands = 8;
+  const int nops = static_cast<int>(outputs.size() + inputs.size());
+  if (nops > kMaxOperands) return false;
+  const at::Tensor& first = *outputs.begin();
+  const auto dtype = first.scalar_type();
+  const auto sizes = first.sizes();
+  const auto layout = first.strides();
+  if (!first.is_contiguous() && !first.is_non_overlapping_and_dense()) return false;
+  char* data[kMaxOperands];
+  int64_t strides[kMaxOperands];
+  int k = 0;
+  for (const auto* list : {&outputs, &inputs}) {
+    for (const auto& t : *list) {
+      if (t.scalar_type() != dtype || !t.sizes().equals(sizes) || !t.strides().equals(layout)) return false;
+      data[k] = static_cast<char*>(t.data_ptr());
+      strides[k] = t.element_size();
+      ++k;
+    }
+  }
+  for (const auto& o : outputs) {
+    for (const auto& t : {&outputs, &inputs}) {
+      for (const auto& u : *t) {
+        if (&u != &o && o.is_alias_of(u) && o.data_ptr() != u.data_ptr()) return false;
+      }
+    }
+  }
+  std::array<double, kMaxParams> p{};
+  if (nparams > 0) std::copy(params, params + nparams, p.begin());
+  const int64_t n = first.numel();
+  const int64_t esize = first.element_size();
+  if (n < at::internal::GRAIN_SIZE || at::get_num_threads() == 1) {
+    fn(data, strides, n, p.data());
+    return true;
+  }
+  at::parallel_for(0, n, at::internal::GRAIN_SIZE, [&](int64_t begin, int64_t end) {
+    char* d[kMaxOperands];
+    for (int j = 0; j < nops; ++j) d[j] = data[j] + begin * esize;
+    fn(d, strides, end - begin, p.data());
+  });
+  return true;
+}
+
 // outputs = fn(inputs...) elementwise, on the CPU, in parallel. All tensors
 // have the same shape and dtype (inputs may be broadcast views).
 inline void run_loop(cpu::Loop fn, std::initializer_list<at::Tensor> outputs, std::initializer_list<at::Tensor> inputs,
                      const double* params, int nparams) {
   TORCH_INTERNAL_ASSERT(fn != nullptr);
   if (outputs.begin()->numel() == 0) return;
+  if (run_dense(fn, outputs, inputs, params, nparams)) return;
   at::TensorIteratorConfig config;
   config.set_check_mem_overlap(true).check_all_same_dtype(true).resize_outputs(false);
   for (const auto& t : outputs) config.add_output(t);
   for (const auto& t : inputs) config.add_const_input(t);
   auto iter = config.build();
   std::array<double, kMaxParams> p{};
-  std::copy(params, params + nparams, p.begin());
+  if (nparams > 0) std::copy(params, params + nparams, p.begin());
   iter.for_each([fn, p](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, p.data()); });
 }
 

@@ -17,6 +17,13 @@ at::Tensor sigmoid(const at::Tensor& self) {
   return op.call(self);
 }
 
+at::Tensor& sigmoid_out(at::Tensor& out, const at::Tensor& self) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::sigmoid", "out")
+                            .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
+  return op.call(self, out);
+}
+
 at::Tensor& sigmoid_(at::Tensor& self) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::sigmoid_", "")
@@ -44,6 +51,13 @@ at::Tensor tanh(const at::Tensor& self) {
                             .findSchemaOrThrow("torch_activations::tanh", "")
                             .typed<at::Tensor(const at::Tensor&)>();
   return op.call(self);
+}
+
+at::Tensor& tanh_out(at::Tensor& out, const at::Tensor& self) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::tanh", "out")
+                            .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
+  return op.call(self, out);
 }
 
 at::Tensor& tanh_(at::Tensor& self) {
@@ -75,6 +89,13 @@ at::Tensor relu(const at::Tensor& self) {
   return op.call(self);
 }
 
+at::Tensor& relu_out(at::Tensor& out, const at::Tensor& self) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::relu", "out")
+                            .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
+  return op.call(self, out);
+}
+
 at::Tensor& relu_(at::Tensor& self) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::relu_", "")
@@ -102,6 +123,13 @@ at::Tensor leaky_relu(const at::Tensor& self, double negative_slope) {
                             .findSchemaOrThrow("torch_activations::leaky_relu", "")
                             .typed<at::Tensor(const at::Tensor&, double)>();
   return op.call(self, negative_slope);
+}
+
+at::Tensor& leaky_relu_out(at::Tensor& out, const at::Tensor& self, double negative_slope) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::leaky_relu", "out")
+                            .typed<at::Tensor&(const at::Tensor&, double, at::Tensor&)>();
+  return op.call(self, negative_slope, out);
 }
 
 at::Tensor& leaky_relu_(at::Tensor& self, double negative_slope) {
@@ -133,6 +161,13 @@ at::Tensor elu(const at::Tensor& self, double alpha) {
   return op.call(self, alpha);
 }
 
+at::Tensor& elu_out(at::Tensor& out, const at::Tensor& self, double alpha) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::elu", "out")
+                            .typed<at::Tensor&(const at::Tensor&, double, at::Tensor&)>();
+  return op.call(self, alpha, out);
+}
+
 at::Tensor& elu_(at::Tensor& self, double alpha) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::elu_", "")
@@ -160,6 +195,13 @@ at::Tensor selu(const at::Tensor& self) {
                             .findSchemaOrThrow("torch_activations::selu", "")
                             .typed<at::Tensor(const at::Tensor&)>();
   return op.call(self);
+}
+
+at::Tensor& selu_out(at::Tensor& out, const at::Tensor& self) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::selu", "out")
+                            .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
+  return op.call(self, out);
 }
 
 at::Tensor& selu_(at::Tensor& self) {
@@ -191,6 +233,13 @@ at::Tensor celu(const at::Tensor& self, double alpha) {
   return op.call(self, alpha);
 }
 
+at::Tensor& celu_out(at::Tensor& out, const at::Tensor& self, double alpha) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::celu", "out")
+                            .typed<at::Tensor&(const at::Tensor&, double, at::Tensor&)>();
+  return op.call(self, alpha, out);
+}
+
 at::Tensor& celu_(at::Tensor& self, double alpha) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::celu_", "")
@@ -218,6 +267,13 @@ at::Tensor softplus(const at::Tensor& self, double beta, double threshold) {
                             .findSchemaOrThrow("torch_activations::softplus", "")
                             .typed<at::Tensor(const at::Tensor&, double, double)>();
   return op.call(self, beta, threshold);
+}
+
+at::Tensor& softplus_out(at::Tensor& out, const at::Tensor& self, double beta, double threshold) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::softplus", "out")
+                            .typed<at::Tensor&(const at::Tensor&, double, double, at::Tensor&)>();
+  return op.call(self, beta, threshold, out);
 }
 
 at::Tensor& softplus_(at::Tensor& self, double beta, double threshold) {
@@ -249,6 +305,13 @@ at::Tensor silu(const at::Tensor& self) {
   return op.call(self);
 }
 
+at::Tensor& silu_out(at::Tensor& out, const at::Tensor& self) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::silu", "out")
+                            .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
+  return op.call(self, out);
+}
+
 at::Tensor& silu_(at::Tensor& self) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::silu_", "")
@@ -276,6 +339,13 @@ at::Tensor swish(const at::Tensor& self, double beta) {
                             .findSchemaOrThrow("torch_activations::swish", "")
                             .typed<at::Tensor(const at::Tensor&, double)>();
   return op.call(self, beta);
+}
+
+at::Tensor& swish_out(at::Tensor& out, const at::Tensor& self, double beta) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::swish", "out")
+                            .typed<at::Tensor&(const at::Tensor&, double, at::Tensor&)>();
+  return op.call(self, beta, out);
 }
 
 at::Tensor& swish_(at::Tensor& self, double beta) {
@@ -307,6 +377,13 @@ at::Tensor gelu(const at::Tensor& self, c10::string_view approximate) {
   return op.call(self, approximate);
 }
 
+at::Tensor& gelu_out(at::Tensor& out, const at::Tensor& self, c10::string_view approximate) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::gelu", "out")
+                            .typed<at::Tensor&(const at::Tensor&, c10::string_view, at::Tensor&)>();
+  return op.call(self, approximate, out);
+}
+
 at::Tensor& gelu_(at::Tensor& self, c10::string_view approximate) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::gelu_", "")
@@ -334,6 +411,13 @@ at::Tensor mish(const at::Tensor& self) {
                             .findSchemaOrThrow("torch_activations::mish", "")
                             .typed<at::Tensor(const at::Tensor&)>();
   return op.call(self);
+}
+
+at::Tensor& mish_out(at::Tensor& out, const at::Tensor& self) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::mish", "out")
+                            .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
+  return op.call(self, out);
 }
 
 at::Tensor& mish_(at::Tensor& self) {
@@ -365,6 +449,13 @@ at::Tensor relu6(const at::Tensor& self) {
   return op.call(self);
 }
 
+at::Tensor& relu6_out(at::Tensor& out, const at::Tensor& self) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::relu6", "out")
+                            .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
+  return op.call(self, out);
+}
+
 at::Tensor& relu6_(at::Tensor& self) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::relu6_", "")
@@ -392,6 +483,13 @@ at::Tensor hardtanh(const at::Tensor& self, double min_val, double max_val) {
                             .findSchemaOrThrow("torch_activations::hardtanh", "")
                             .typed<at::Tensor(const at::Tensor&, double, double)>();
   return op.call(self, min_val, max_val);
+}
+
+at::Tensor& hardtanh_out(at::Tensor& out, const at::Tensor& self, double min_val, double max_val) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::hardtanh", "out")
+                            .typed<at::Tensor&(const at::Tensor&, double, double, at::Tensor&)>();
+  return op.call(self, min_val, max_val, out);
 }
 
 at::Tensor& hardtanh_(at::Tensor& self, double min_val, double max_val) {
@@ -423,6 +521,13 @@ at::Tensor hardsigmoid(const at::Tensor& self) {
   return op.call(self);
 }
 
+at::Tensor& hardsigmoid_out(at::Tensor& out, const at::Tensor& self) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::hardsigmoid", "out")
+                            .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
+  return op.call(self, out);
+}
+
 at::Tensor& hardsigmoid_(at::Tensor& self) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::hardsigmoid_", "")
@@ -450,6 +555,13 @@ at::Tensor hardswish(const at::Tensor& self) {
                             .findSchemaOrThrow("torch_activations::hardswish", "")
                             .typed<at::Tensor(const at::Tensor&)>();
   return op.call(self);
+}
+
+at::Tensor& hardswish_out(at::Tensor& out, const at::Tensor& self) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::hardswish", "out")
+                            .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
+  return op.call(self, out);
 }
 
 at::Tensor& hardswish_(at::Tensor& self) {
@@ -481,6 +593,13 @@ at::Tensor logsigmoid(const at::Tensor& self) {
   return op.call(self);
 }
 
+at::Tensor& logsigmoid_out(at::Tensor& out, const at::Tensor& self) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::logsigmoid", "out")
+                            .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
+  return op.call(self, out);
+}
+
 at::Tensor& logsigmoid_(at::Tensor& self) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::logsigmoid_", "")
@@ -508,6 +627,13 @@ at::Tensor softsign(const at::Tensor& self) {
                             .findSchemaOrThrow("torch_activations::softsign", "")
                             .typed<at::Tensor(const at::Tensor&)>();
   return op.call(self);
+}
+
+at::Tensor& softsign_out(at::Tensor& out, const at::Tensor& self) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::softsign", "out")
+                            .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
+  return op.call(self, out);
 }
 
 at::Tensor& softsign_(at::Tensor& self) {
@@ -539,6 +665,13 @@ at::Tensor tanhshrink(const at::Tensor& self) {
   return op.call(self);
 }
 
+at::Tensor& tanhshrink_out(at::Tensor& out, const at::Tensor& self) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::tanhshrink", "out")
+                            .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
+  return op.call(self, out);
+}
+
 at::Tensor& tanhshrink_(at::Tensor& self) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::tanhshrink_", "")
@@ -566,6 +699,13 @@ at::Tensor softshrink(const at::Tensor& self, double lambd) {
                             .findSchemaOrThrow("torch_activations::softshrink", "")
                             .typed<at::Tensor(const at::Tensor&, double)>();
   return op.call(self, lambd);
+}
+
+at::Tensor& softshrink_out(at::Tensor& out, const at::Tensor& self, double lambd) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::softshrink", "out")
+                            .typed<at::Tensor&(const at::Tensor&, double, at::Tensor&)>();
+  return op.call(self, lambd, out);
 }
 
 at::Tensor& softshrink_(at::Tensor& self, double lambd) {
@@ -597,6 +737,13 @@ at::Tensor hardshrink(const at::Tensor& self, double lambd) {
   return op.call(self, lambd);
 }
 
+at::Tensor& hardshrink_out(at::Tensor& out, const at::Tensor& self, double lambd) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::hardshrink", "out")
+                            .typed<at::Tensor&(const at::Tensor&, double, at::Tensor&)>();
+  return op.call(self, lambd, out);
+}
+
 at::Tensor& hardshrink_(at::Tensor& self, double lambd) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::hardshrink_", "")
@@ -624,6 +771,13 @@ at::Tensor threshold(const at::Tensor& self, double threshold, double value) {
                             .findSchemaOrThrow("torch_activations::threshold", "")
                             .typed<at::Tensor(const at::Tensor&, double, double)>();
   return op.call(self, threshold, value);
+}
+
+at::Tensor& threshold_out(at::Tensor& out, const at::Tensor& self, double threshold, double value) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::threshold", "out")
+                            .typed<at::Tensor&(const at::Tensor&, double, double, at::Tensor&)>();
+  return op.call(self, threshold, value, out);
 }
 
 at::Tensor& threshold_(at::Tensor& self, double threshold, double value) {

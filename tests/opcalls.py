@@ -94,7 +94,12 @@ class Call:
         return f"torch_activations::{self.name.partition('.')[0]}"
 
     def run(self, args=None):
-        return overload(self.name)(*(self.args if args is None else args))
+        args = self.args if args is None else args
+        # Keyword-only arguments (an out= overload's `out`) go by name.
+        decl = schema(self.name).arguments
+        pos = [v for v, a in zip(args, decl) if not a.kwarg_only]
+        kw = {a.name: v for v, a in zip(args, decl) if a.kwarg_only}
+        return overload(self.name)(*pos, **kw)
 
 
 def _type_kind(arg) -> str:

@@ -41,6 +41,9 @@ def test_opcheck_forward_inplace_backward_double_backward(op, params, _id):
             x = layout(sample()).requires_grad_(rg)
             opcheck(getattr(ta.ops, op.name).default, (x, *fwd_extra))
         opcheck(getattr(ta.ops, op.name + "_").default, (layout(sample()), *fwd_extra))
+        # out= into a tensor of the right shape and into an empty one (resized).
+        for out in (layout(torch.empty_like(sample())), torch.empty(0)):
+            opcheck(getattr(ta.ops, op.name).out, (layout(sample()), *fwd_extra), {"out": out})
     bwd = getattr(ta.ops, op.name + "_backward").default
     dbwd = getattr(ta.ops, op.name + "_double_backward").default
     names = [a.name for a in bwd._schema.arguments[2:]]

@@ -118,7 +118,17 @@ class Fn:
         self.returns_self = self.ret == "void" and len(mutable) == 1
         self.self_arg = mutable[0] if self.returns_self else None
         self.public_ret = "at::Tensor&" if self.returns_self else self.ret
-        self.fn_type = f"{self.ret}({', '.join(t for _, t, _ in self.args)})"
+        # An out= overload is foo_out(out, self, ...) returning out, as ATen's
+        # at::relu_out(out, self): the output first, so that the parameters
+        # keep their defaults.
+        self.call_order = [n for n, _, _ in self.args]
+        if self.overload == "out":
+            self.cpp_name = self.cpp_name + "_out"
+            self.ret = "at::Tensor&"
+            self.public_ret = "at::Tensor&"
+            kw = [x for x in self.args if x[2].kwarg_only]
+            self.args = kw + [x for x in self.args if not x[2].kwarg_only]
+        self.fn_type = f"{self.ret}({', '.join(t for _, t, _ in sorted(self.args, key=lambda x: self.call_order.index(x[0])))})"
         # FunctionSchema.default_value cannot tell "=None" from no default;
         # the schema's text can.
         self.none_defaults = set(re.findall(r"\? (\w+)=None", str(schema)))
@@ -218,7 +228,7 @@ def render():
             current = base
         h.append(f"// {f.schema}")
         h.append(f"TORCH_ACTIVATIONS_API {f.public_ret} {f.cpp_name}({render_params(f, True)});")
-        call_args = ", ".join(n for n, _, _ in f.args)
+        call_args = ", ".join(f.call_order)
         body = [f"\n{f.public_ret} {f.cpp_name}({render_params(f, False)}) {{",
                 "  static const auto op = c10::Dispatcher::singleton()",
                 f"                            .findSchemaOrThrow(\"{f.schema.name}\", \"{f.overload}\")",

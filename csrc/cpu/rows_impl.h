@@ -330,6 +330,47 @@ void run_body(const RowCall& c) {
 }
 
 // ------------------------------------------------------- softmax family ---
+// Softmax of one contiguous row with one exp per element (exp dominates the
+// cost): the maximum, then e = exp(x - max) kept while it is summed, then
+// e / sum. A row of -inf gives exp(-inf + inf) = NaN, as in PyTorch; a NaN
+// maximum makes the row NaN. The e's go straight into a float32 or float64
+// output and through a per-thread buffer in the compute type otherwise, so
+// that the low-precision output is rounded once.
+template <class SY, class YSeq, class XL>
+void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
+  using V = V_t<SY>;
+  using C = C_t<SY>;
+  constexpr int W = kLanes<SY>;
+  V bm = splat<V>(-std::numeric_limits<C>::infinity());
+  for (int64_t k = 0; k < nv; ++k) bm = max_nan(bm, xl(k));
+  const V mx = splat<V>(hmax(bm));
+  V acc = splat<V>(C(0));
+  if constexpr (std::is_same_v<R_t<SY>, C>) {
+    for (int64_t k = 0; k < nv; ++k) {
+      const V e = m::exp(xl(k) - mx);
+      acc += e;
+      y.store(k, e);
+    }
+    const V sum = splat<V>(hsum(acc));
+    for (int64_t k = 0; k < nv; ++k) y.store(k, y.load(k, C(0)) / sum);
+  } else {
+    static thread_local std::vector<C> buf;
+    if (buf.size() < static_cast<size_t>(nv * W)) buf.resize(static_cast<size_t>(nv * W));
+    C* b = buf.data();
+    for (int64_t k = 0; k < nv; ++k) {
+      const V e = m::exp(xl(k) - mx);
+      acc += e;
+      __builtin_memcpy(b + k * W, &e, sizeof(V));
+    }
+    const V sum = splat<V>(hsum(acc));
+    for (int64_t k = 0; k < nv; ++k) {
+      V e;
+      __builtin_memcpy(&e, b + k * W, sizeof(V));
+      y.store(k, e / sum);
+    }
+  }
+}
+
 // y = softmax(s x) or log_softmax(s x) along the row, s = -1 for softmin.
 template <class SX, class SY>
 struct SoftmaxFwd {
@@ -352,6 +393,9 @@ struct SoftmaxFwd {
     // Padding becomes -inf after the sign, contributing exp(-inf) = 0.
     const C pad = -std::numeric_limits<C>::infinity() * sgn;
     const auto xl = [&](int64_t k) { return x.load(k, pad) * sgn; };
+    if constexpr (!Ctx::kCol) {
+      if (!log) return row_softmax<SY>(y, xl, nv);
+    }
     V mx, sum;
     online_lse(xl, nv, mx, sum, [](V) {}, [](int64_t, V) {});
     combine_lse<Ctx>(mx, sum);

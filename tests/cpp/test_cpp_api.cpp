@@ -197,6 +197,25 @@ void test_inplace_and_version_counter() {
   expect_close(z, at::silu(input(8)), "silu_ value");
 }
 
+void test_out_variants() {
+  const at::Tensor x = input(9);
+  at::Tensor out = at::empty({0}, x.options());
+  at::Tensor& r = api::leaky_relu_out(out, x, 0.2);
+  expect(&r == &out, "foo_out returns its out argument");
+  expect(out.sizes() == x.sizes(), "foo_out resizes an empty out");
+  expect_close(out, at::leaky_relu(x, 0.2), "leaky_relu_out value");
+  at::Tensor same = x.clone();
+  api::gelu_out(same, same, "tanh");
+  expect_close(same, at::gelu(x, "tanh"), "gelu_out into its own input");
+  bool refused = false;
+  try {
+    api::sigmoid_out(out, x.requires_grad_(true) * 1);
+  } catch (const c10::Error& e) {
+    refused = std::string(e.what()).find("don't support automatic differentiation") != std::string::npos;
+  }
+  expect(refused, "foo_out refuses inputs that require grad");
+}
+
 void test_rrelu_and_generator() {
   const at::Tensor x = input(9);
   auto g1 = at::make_generator<at::CPUGeneratorImpl>(42);
@@ -291,6 +310,7 @@ int main() {
       {"second_derivative", test_second_derivative},
       {"parametric_weight_gradients", test_parametric_weight_gradients},
       {"inplace_and_version_counter", test_inplace_and_version_counter},
+      {"out_variants", test_out_variants},
       {"rrelu_and_generator", test_rrelu_and_generator},
       {"errors_name_the_op", test_errors_name_the_op},
       {"instruction_sets", test_instruction_sets},
