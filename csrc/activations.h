@@ -85,6 +85,13 @@ struct Sigmoid : Traits {
   // y (1 - y): 1 - y is exact for y >= 1/2, so no precision is lost near 1.
   template <class V> TA_HD V bwd(V g, V y) const { return g * ((C(1) - y) * y); }
   template <class V> TA_HD V dbwd(V gg, V g, V y) const { return gg * g * (C(1) - C(2) * y); }
+  // g * f'(x) from the input, for callers that have it (the gated units):
+  // sigmoid(-x) keeps the precision that 1 - y loses as y -> 1.
+  template <class V> TA_HD V bwd_input(V g, V x) const {
+    V s, sn, sc;
+    m::sigmoid_scaled(x, V{}, s, sn, sc);
+    return g * ((s * sn) * sc);
+  }
 };
 
 // ------------------------------------------------------------------- tanh
@@ -219,14 +226,23 @@ struct SwishCore {
   template <class V> TA_HD static V scaled(V x, C beta) {
     return beta == C(0) ? where<V>(isinf(x), C(0), x * beta) : x * beta;
   }
-  template <class V> TA_HD static V fwd(V x, C beta) { return times_vanishing(x, m::sigmoid(scaled(x, beta))); }
+  // sigmoid comes scaled far left (see m::sigmoid_scaled), where x sigmoid(x)
+  // is a normal number but sigmoid(x) alone would not be.
+  template <class V> TA_HD static V fwd(V x, C beta) {
+    V bx = scaled(x, beta), s, sn, sc;
+    m::sigmoid_scaled(bx, V{}, s, sn, sc);
+    return times_vanishing(x, s) * sc;
+  }
   // s (1 + beta x (1 - s)), with 1 - s taken as sigmoid(-beta x) so that it
   // keeps its precision when s rounds to 1. The limits are 1 at beta x = +inf
   // and 0 at -inf.
   template <class V> TA_HD static V bwd(V g, V x, C beta) {
-    V bx = scaled(x, beta), s, sn;
-    sigmoid_pair(bx, s, sn);
-    V d = s * madd(bx, sn, C(1));
+    // s and sn each within about an ulp (1 + e^-|x| carried exactly): the sum
+    // 1 + beta x sn cancels up to the root of f' near beta x = -1.28, and
+    // amplifies their errors.
+    V bx = scaled(x, beta), s, sn, sc;
+    m::sigmoid_scaled(bx, V{}, s, sn, sc);
+    V d = (s * madd(bx, sn, C(1))) * sc;
     return g * where<V>(isinf(bx), where<V>(bx > C(0), C(1), C(0)), d);
   }
   template <class V> TA_HD static V dbwd(V gg, V g, V x, C beta) {
@@ -266,6 +282,32 @@ struct Gelu : Traits {
   static constexpr C kBeta = C(0.79788456080286535587989211986876);  // sqrt(2/pi)
   static constexpr C kKappa = C(0.044715);
 
+  // u2 = 2 sqrt(2/pi) (x + 0.044715 x^3) as a pair uh + ul accurate to far
+  // below an ulp: sigmoid(u2) has relative condition number |u2| for u2 << 0,
+  // so the 2-3 roundings of the plain formula cost up to ~|u2| ulps (135 at
+  // x = -9 in float). x^3 and the products with the constants (themselves
+  // pairs) are formed error free. x must be clamped (clampx).
+  template <class V> TA_HD static void u2_pair(V x, V& uh, V& ul) {
+    C c1h, c1l, kh, kl;
+    if constexpr (sizeof(C) == 4) {
+      c1h = 0x1.988454p+0f, c1l = -0x1.857936p-25f, kh = 0x1.6e4e26p-5f, kl = 0x1.a9003ep-30f;
+    } else {
+      c1h = 0x1.9884533d43651p+0, c1l = -0x1.cbc0d30ebfd15p-54;
+      kh = 0x1.6e4e26d4801f7p-5, kl = 0x1.441355475a31ap-59;
+    }
+    V x2h, x2l, x3h, x3l, th, tl, vh, vl, ph, pl;
+    two_prod<V>(x, x, x2h, x2l);
+    two_prod<V>(x2h, x, x3h, x3l);
+    x3l = madd<V>(x2l, x, x3l);
+    two_prod<V>(x3h, splat<V>(kh), th, tl);
+    tl = madd<V>(x3h, kl, madd<V>(x3l, kh, tl));
+    two_sum<V>(x, th, vh, vl);
+    vl += tl;
+    two_prod<V>(vh, splat<V>(c1h), ph, pl);
+    pl = madd<V>(vh, c1l, madd<V>(vl, c1h, pl));
+    fast_two_sum<V>(ph, pl, uh, ul);
+  }
+
   // Beyond this |x| both forms are x or 0 to double precision; clamping keeps
   // u, u' and x^3 finite so that no inf * 0 appears in the derivatives.
   template <class V> TA_HD static V clampx(V x) {
@@ -274,15 +316,11 @@ struct Gelu : Traits {
   }
 
   template <class V> TA_HD V fwd(V x) const {
-    V r;
-    if (tanh_mode) {
-      V x2 = x * x;
-      V u2 = C(2) * kBeta * madd(kKappa * x2, x, x);
-      r = times_vanishing(x, m::sigmoid(u2));
-    } else {
-      r = times_vanishing(x, m::normcdf(x));
-    }
-    return r;
+    if (!tanh_mode) return m::x_normcdf(x);
+    V uh, ul, s, sn, sc;
+    u2_pair(clampx(x), uh, ul);
+    m::sigmoid_scaled(uh, ul, s, sn, sc);
+    return times_vanishing(x, s) * sc;
   }
 
   // f'(x)
@@ -290,13 +328,37 @@ struct Gelu : Traits {
     V xc = clampx(x);
     if (tanh_mode) {
       V x2 = xc * xc;
-      V u2 = C(2) * kBeta * madd(kKappa * x2, xc, xc);
       V du2 = C(2) * kBeta * madd(x2, C(3) * kKappa, C(1));
-      V s, sn;
-      sigmoid_pair(u2, s, sn);
-      return madd(xc * du2, s * sn, s);
+      V uh, ul, s, sn, sc;
+      u2_pair(xc, uh, ul);
+      m::sigmoid_scaled(uh, ul, s, sn, sc);
+      return (s * madd(xc * du2, sn, C(1))) * sc;
     }
-    return madd(xc, m::normpdf(xc), m::normcdf(xc));
+    V d = madd(xc, m::normpdf(xc), m::normcdf(xc));
+    // Far left, Phi(x) and phi(x) are subnormal while f'(x) = x phi(x) +
+    // Phi(x) is not: there f'(x) = x phi(x) (1 - R(z)/z), z = -x, R the
+    // Mills ratio Phi(-z)/phi(z), whose asymptotic series
+    // R(z)/z = w - w^2 + 3w^3 - 15w^4 + ... (w = 1/z^2) is exact to far below
+    // an ulp for z >= 12.5 (float) or 37 (double) with eight terms; the
+    // product with e^(-x^2/2 - log sqrt(2 pi)) is rounded once.
+    const C deep_at = sizeof(C) == 4 ? C(-12.5) : C(-37);
+    mask_t<V> deep = xc < deep_at;
+    if (any(deep)) {
+      V w = C(1) / (xc * xc);
+      V p = w * (C(1) - w * (C(1) - w * (C(3) - w * (C(15) - w * (C(105) - w * (C(945) - w * (C(10395) - w * C(135135))))))));
+      C khi, klo;
+      if constexpr (sizeof(C) == 4) {
+        khi = m::coef::f32_ln_sqrt2pi_hi, klo = m::coef::f32_ln_sqrt2pi_lo;
+      } else {
+        khi = m::coef::f64_ln_sqrt2pi_hi, klo = m::coef::f64_ln_sqrt2pi_lo;
+      }
+      V h, l, eh, el;
+      two_prod<V>(xc, xc, h, l);
+      two_sum<V>(h * C(-0.5), splat<V>(-khi), eh, el);
+      el += l * C(-0.5) - klo;
+      d = where<V>(deep, m::mul_exp(xc * (C(1) - p), eh, el), d);
+    }
+    return d;
   }
   template <class V> TA_HD V bwd(V g, V x) const { return g * deriv(x); }
 
@@ -327,38 +389,43 @@ struct Gelu : Traits {
 template <class C>
 struct Mish : Traits {
   TA_HD explicit Mish(const double*) {}
-  template <class V>
-  TA_HD static void parts(V x, V& t, V& one_minus_t, V& s, V& sn) {
-    V e = m::exp(-abs(x));
+  // kScaled: e^-|x|, hence t and s, come scaled by 1 / sc far left (see
+  // m::exp_neg_abs_scaled), where x t is normal but t alone would not be.
+  template <bool kScaled = false, class V>
+  TA_HD static void parts(V x, V& t, V& one_minus_t, V& s, V& sn, V& sc) {
+    V e;
+    if constexpr (kScaled) e = m::exp_neg_abs_scaled(x, sc); else e = m::exp(-abs(x));
     mask_t<V> pos = x > C(0);
     V n = e * (e + C(2));
     V a = madd(e, C(2), C(1));
     V b = C(2) * e * e;
     V num = where<V>(pos, a, n);
     V rest = where<V>(pos, b, splat<V>(C(2)));
-    V inv = C(1) / (num + rest);
-    t = num * inv;
-    one_minus_t = rest * inv;
+    V den = num + rest;
+    // t by its own division: t * x is the forward, and num * (1 / den)
+    // would add a rounding to the ~3 it already carries.
+    t = num / den;
+    one_minus_t = rest * (C(1) / den);
     V r = C(1) / (C(1) + e);
     s = where<V>(x >= C(0), r, e * r);
     sn = where<V>(x >= C(0), e * r, r);
   }
   template <class V> TA_HD V fwd(V x) const {
-    V t, omt, s, sn;
-    parts(x, t, omt, s, sn);
-    return times_vanishing(x, t);
+    V t, omt, s, sn, sc;
+    parts<true>(x, t, omt, s, sn, sc);
+    return times_vanishing(x, t) * sc;
   }
   // t + x s (1 - t^2)
   template <class V> TA_HD V bwd(V g, V x) const {
-    V t, omt, s, sn;
-    parts(x, t, omt, s, sn);
-    V d = madd(x * s, omt * (C(1) + t), t);
+    V t, omt, s, sn, sc;
+    parts<true>(x, t, omt, s, sn, sc);
+    V d = madd(x * s, omt * (C(1) + t), t) * sc;
     return g * where<V>(isinf(x), where<V>(x > C(0), C(1), C(0)), d);
   }
   // (1 - t^2) s (2 + x (1 - s) - 2 x s t)
   template <class V> TA_HD V dbwd(V gg, V g, V x) const {
-    V t, omt, s, sn;
-    parts(x, t, omt, s, sn);
+    V t, omt, s, sn, sc;
+    parts(x, t, omt, s, sn, sc);
     V d2 = omt * (C(1) + t) * s * madd(x, sn - C(2) * s * t, C(2));
     return gg * g * where<V>(isinf(x), C(0), d2);
   }
@@ -574,7 +641,11 @@ struct SwishLearnable : ParamTraits {
   TA_HD explicit SwishLearnable(const double*) {}
   // b x, 0 where b = 0 and x = +-inf (0 * inf is NaN).
   template <class V> TA_HD static V scaled(V x, V b) { return where<V>(mand(b == C(0), isinf(x)), C(0), x * b); }
-  template <class V> TA_HD V fwd(V x, V b) const { return times_vanishing(x, m::sigmoid(scaled(x, b))); }
+  template <class V> TA_HD V fwd(V x, V b) const {
+    V bx = scaled(x, b), s, sn, sc;
+    m::sigmoid_scaled(bx, V{}, s, sn, sc);
+    return times_vanishing(x, s) * sc;
+  }
   template <class V> TA_HD Outs<V, 2> bwd(V g, V x, V b) const {
     V bx = scaled(x, b), s, sn;
     sigmoid_pair(bx, s, sn);

@@ -27,7 +27,11 @@ struct Gated {
 
     // f'(x) times a, from the activation's backward, which reads x or f(x).
     template <class V> TA_HD V deriv_times(V a, V x, V fx) const {
-      if constexpr (Act<C>::kSaved == Saved::Output) return act.bwd(a, fx); else return act.bwd(a, x);
+      // An activation that saves its output may still offer a more accurate
+      // derivative from the input, which the gated units always have.
+      if constexpr (requires { act.bwd_input(a, x); }) return act.bwd_input(a, x);
+      else if constexpr (Act<C>::kSaved == Saved::Output) return act.bwd(a, fx);
+      else return act.bwd(a, x);
     }
     // f''(x) times a. The functors' dbwd is the derivative of bwd with
     // respect to the tensor it saves; for one that saves y = f(x) the chain

@@ -4,6 +4,7 @@
                    parity, a short training run, a profile and a Chrome trace
   check [OP ...]   validation table: errors vs PyTorch and a float64
                    reference, gradcheck, gradgradcheck (exit 1 on failure)
+  check --accuracy ulp-error sweep of every smooth op, written to ACCURACY.md
   plot             PNG grid of every activation and its derivative, with
                    dead zones, saturation and ranges marked
   bench            speed against PyTorch eager, torch.compile and a memory
@@ -35,6 +36,16 @@ def main(argv=None) -> int:
                                          "float32 and bfloat16, forward and d/dx; parity with PyTorch; "
                                          "gradcheck and gradgradcheck. Exit code 1 if any op fails.")
     p_check.add_argument("ops", nargs="*", help="ops to check (default: all)")
+    p_check.add_argument("--accuracy", action="store_true",
+                         help="instead: ulp-error sweep of every smooth op (ours and PyTorch's, forward and d/dx, "
+                              "float32, float64, bfloat16, float16), written to ACCURACY.md")
+    p_check.add_argument("--exhaustive", action="store_true",
+                         help="with --accuracy: every one of the 2^32 float32 bit patterns (hours)")
+    p_check.add_argument("--points", type=int, default=1 << 21,
+                         help="with --accuracy: float32 inputs per sign (default: %(default)s)")
+    p_check.add_argument("--f64-points", type=int, default=10000,
+                         help="with --accuracy: float64 inputs per op, against mpmath (default: %(default)s)")
+    p_check.add_argument("--output", default="ACCURACY.md", help="with --accuracy: file to write (default: %(default)s)")
     p_plot = sub.add_parser("plot", help="PNG grid of every activation and its derivative",
                             description="Draws each activation f and its derivative f' (from our backward "
                                         "kernels) on one PNG grid, shading dead zones (f' = 0) and saturated "
@@ -52,6 +63,11 @@ def main(argv=None) -> int:
         if args.steps < 1:
             parser.error("--steps must be at least 1")
         return demo.run(steps=args.steps, trace=args.trace, seed=args.seed)
+    if args.command == "check" and args.accuracy:
+        from . import accuracy
+
+        return accuracy.run(args.output, points=args.points, f64_points=args.f64_points,
+                            exhaustive=args.exhaustive, ops=args.ops or None)
     if args.command == "check":
         from . import check
 

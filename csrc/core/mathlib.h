@@ -22,7 +22,9 @@
 // Public functions, all templates over V:
 //   exp expm1 log log1p tanh erf erfc sigmoid softplus log_sigmoid
 //   normcdf (standard normal CDF Phi), normpdf (its density phi),
-//   tanhshrink (x - tanh x).
+//   tanhshrink (x - tanh x),
+//   mul_exp (m e^x), x_normcdf (x Phi(x)), sigmoid_scaled and exp_neg_abs_scaled
+//   (for products that are normal where a factor is not).
 #pragma once
 
 #include "mathlib_coeffs.h"
@@ -189,8 +191,8 @@ TA_HD V exp_clamped(V x) {
 // The same as hi + lo: hi = exp_clamped(x), lo its rounding error (exact
 // while e^x is normal; in the denormal range hi's own rounding dominates).
 template <class V>
-TA_HD V exp_hl(V x, V& lo) {
-  ExpParts<V> p = exp_parts(x, V{});
+TA_HD V exp_hl(V x, V& lo, V xl = V{}) {
+  ExpParts<V> p = exp_parts(x, xl);
   V mh, ml;
   fast_two_sum<V>(p.s, p.tail, mh, ml);
   I<V> n1, n2;
@@ -310,8 +312,8 @@ TA_HD V erfc_pos(V a) {
 
 // Phi(-z) for z >= 0 or NaN: e^(-z^2/2) G(z), G fitted directly in z (so
 // z / sqrt(2) is never rounded) and z^2 / 2 formed exactly.
-template <class V>
-TA_HD V ncdf_lower(V z) {
+template <bool kMul = false, class V>
+TA_HD V ncdf_lower(V z, V mul = V{}) {
   using T = scalar_t<V>;
   using namespace coef;
   V Gh, Gl, d;
@@ -336,6 +338,15 @@ TA_HD V ncdf_lower(V z) {
                             where<V>(in2, z - f64_ncdf_c2, where<V>(in3, z - f64_ncdf_c3, s))));
     Gh = f64_ncdf_pw(v, in0, in1, in2, in3, Gl);
     d = where<V>(in3, splat<V>(T(1)), z);
+  }
+  if constexpr (kMul) {
+    // mul Phi(-z): the multiplier joins the table value as an exact pair, so
+    // the product is rounded once, after the scaling that may take Phi(-z)
+    // itself below the normal range.
+    V ph, pl;
+    two_prod<V>(Gh, mul, ph, pl);
+    Gh = ph;
+    Gl = madd<V>(Gl, mul, pl);
   }
   V h, l;
   two_prod<V>(z, z, h, l);
@@ -615,6 +626,121 @@ TA_HD V log_sigmoid(V x) {
   V El;
   V E = detail::exp_neg_abs(x, El);
   return min_nan(x, splat<V>(T(0))) - detail::log1p_core(E, El);
+}
+
+// ------------------------------------------- products that underflow ---
+// The activations x sigmoid(x), x tanh(softplus(x)) and x Phi(x) are normal
+// numbers for x well past the point where their second factor alone is
+// subnormal (float: sigmoid(x) for x < -87.3, while x sigmoid(x) stays normal
+// down to x = -91.4). Rounding the factor into the denormal range first
+// would cost up to 2^(lost bits) ulps of the product, so these form the
+// product before the final scaling.
+
+// m e^(x + xl), rounded once before the scaling (which is exact while the
+// result is normal). Below x = kExpLo - 16 it returns 0 with m's sign: the
+// product underflows there for any |m| < 2^23, which covers the callers'
+// arguments wherever the result is not already deep in the denormals.
+template <class V>
+TA_HD V mul_exp(V m, V x, V xl = V{}) {
+  using namespace detail;
+  using T = scalar_t<V>;
+  using C = FP<T>;
+  const T lo = C::kExpLo - T(16);
+  ExpParts<V> p = exp_parts(floor_at(cap(x, C::kExpHi), lo), xl);
+  V r = ldexp2<V>(madd_acc<V>(m, p.s, m * p.tail), p.n);
+  return where<V>(x < splat<V>(lo), m * T(0), r);
+}
+
+// x Phi(x), rounded about once in both tails: for x < 0 the factor x joins
+// Phi's table value before the scaling; for x >= 0, 1 - Phi(-x) >= 1/2.
+// Infinite x give the limits (0 at -inf, inf at +inf).
+template <class V>
+TA_HD V x_normcdf(V x) {
+  using namespace detail;
+  using T = scalar_t<V>;
+  T top;
+  if constexpr (sizeof(T) == 4) top = coef::f32_ncdf_b4; else top = coef::f64_ncdf_b5;
+  V a = abs(x);
+  auto neg = x < splat<V>(T(0));
+  V q = ncdf_lower<true>(a, where<V>(neg, x, splat<V>(T(1))));
+  V r = where<V>(neg, q, x * (T(1) - q));
+  // Past the table's cap x Phi(x) is far below the smallest denormal for any
+  // x (it shrinks faster than x grows), while q was computed at the cap.
+  V zero = where<V>(a == inf<V>(), splat<V>(T(0)), x * T(0));
+  return where<V>(mand(neg, a >= splat<V>(top)), zero, r);
+}
+
+// sigmoid(xh + xl) and sigmoid(-(xh + xl)) for an argument carried as a pair
+// (xl a correction below an ulp of xh; V{} for a plain argument): the
+// exponential takes both parts, so an argument formed with more than one
+// rounding keeps its accuracy where sigmoid's relative condition number
+// |x| (1 - sigmoid(x)) is large. 1 + e^-|x| is carried exactly.
+//
+// s comes scaled: sigmoid(x) = s * scale, with scale = 2^-K on lanes left of
+// kDeep, where sigmoid(x) would soon be subnormal, and 1 elsewhere. Callers
+// multiply s by what they need and apply scale last, so a product that is a
+// normal number is rounded once even where sigmoid(x) alone is not (float:
+// x sigmoid(x) stays normal down to x = -91.4, sigmoid(x) only to -87.3).
+// Only the exponent of e^-|x| changes on those lanes (1 + e^-|x| is 1 there
+// to far below an ulp either way), so the scaling costs no extra exp. Left
+// of kExpLo - 16, where any such product underflows, s is 0.
+template <class V>
+TA_HD void sigmoid_scaled(V xh, V xl, V& s, V& sn, V& scale) {
+  using namespace detail;
+  using T = scalar_t<V>;
+  using C = FP<T>;
+  constexpr int K = sizeof(T) == 4 ? 64 : 128;
+  constexpr T kUnscale = sizeof(T) == 4 ? T(0x1p-64) : T(0x1p-128);  // 2^-K
+  constexpr T kDeep = sizeof(T) == 4 ? T(-80) : T(-700);
+  constexpr T kTop = -C::kExpLo + T(16);
+  constexpr T kPosCap = -C::kExpLo;
+  auto neg = xh < splat<V>(T(0));
+  auto deep = xh < splat<V>(kDeep);
+  V a = abs(xh);
+  // Right of kPosCap, E is 0 (it would be below the smallest denormal); the
+  // scaled left side goes 16 further, where the scaling still brings it back.
+  auto gone = where<V>(neg, splat<V>(kTop), splat<V>(kPosCap)) < a;
+  ExpParts<V> p = exp_parts(-min_nan(a, where<V>(neg, splat<V>(kTop), splat<V>(kPosCap))), where<V>(neg, xl, -xl));
+  V mh, ml;
+  fast_two_sum<V>(p.s, p.tail, mh, ml);
+  I<V> n1, n2;
+  split_exp<V>(p.n + iwhere<V>(deep, isplat<I<V>>(K), isplat<I<V>>(0)), n1, n2);
+  V s1 = exp2i<V>(n1), s2 = exp2i<V>(n2);
+  V E = where<V>(gone, splat<V>(T(0)), (mh * s1) * s2), El = where<V>(gone, splat<V>(T(0)), (ml * s1) * s2);
+  // 1 / (1 + E): 1 + E = d + de exactly, and 1 / (d + de) = r0 (1 - de r0)
+  // to far below an ulp; only the division by d rounds.
+  V d, de;
+  fast_two_sum<V>(splat<V>(T(1)), E, d, de);
+  de += El;
+  V r0 = T(1) / d;
+  V r = madd<V>(-de * r0, r0, r0);
+  V er = madd<V>(E, r, El * r);  // E / (1 + E)
+  s = where<V>(neg, er, r);
+  sn = where<V>(neg, r, er);
+  scale = where<V>(deep, splat<V>(kUnscale),
+                   splat<V>(T(1)));
+}
+
+// e^-|x|, scaled like sigmoid_scaled's s: e^-|x| = e * scale.
+template <class V>
+TA_HD V exp_neg_abs_scaled(V x, V& scale) {
+  using namespace detail;
+  using T = scalar_t<V>;
+  using C = FP<T>;
+  constexpr int K = sizeof(T) == 4 ? 64 : 128;
+  constexpr T kUnscale = sizeof(T) == 4 ? T(0x1p-64) : T(0x1p-128);  // 2^-K
+  constexpr T kDeep = sizeof(T) == 4 ? T(-80) : T(-700);
+  constexpr T kTop = -C::kExpLo + T(16);
+  constexpr T kPosCap = -C::kExpLo;
+  auto deep = x < splat<V>(kDeep);
+  auto neg = x < splat<V>(T(0));
+  V a = abs(x);
+  V lim = where<V>(neg, splat<V>(kTop), splat<V>(kPosCap));
+  ExpParts<V> p = exp_parts(-min_nan(a, lim), V{});
+  V e = ldexp2<V>(p.s + p.tail, p.n + iwhere<V>(deep, isplat<I<V>>(K), isplat<I<V>>(0)));
+  scale = where<V>(deep, splat<V>(kUnscale),
+                   splat<V>(T(1)));
+  return where<V>(a > lim, splat<V>(T(0)), e);
 }
 
 }  // namespace m

@@ -403,7 +403,14 @@ struct SoftmaxFwd {
       const V ls = m::log(sum);
       for (int64_t k = 0; k < nv; ++k) y.store(k, (xl(k) - mx) - ls);
     } else {
-      for (int64_t k = 0; k < nv; ++k) y.store(k, m::exp(xl(k) - mx) / sum);
+      // x - max is carried as an exact pair: rounding it alone costs
+      // |x - max| / 2 ulps of the result (e^(d + dl) = e^d (1 + dl)).
+      for (int64_t k = 0; k < nv; ++k) {
+        V d, dl;
+        two_sum<V>(xl(k), -mx, d, dl);
+        const V e = m::exp(d);
+        y.store(k, madd(e, where<V>(isinf(d), C(0), dl), e) / sum);
+      }
     }
   }
 };
