@@ -330,6 +330,17 @@ void run_body(const RowCall& c) {
 }
 
 // ------------------------------------------------------- softmax family ---
+// e^(x - mx), with x - mx carried as an exact pair: rounding the difference
+// alone costs |x - mx| / 2 ulps of the result (e^(d + dl) = e^d (1 + dl)).
+template <class V>
+inline V exp_minus(V x, V mx) {
+  using C = scalar_t<V>;
+  V d, dl;
+  two_sum<V>(x, -mx, d, dl);
+  const V e = m::exp(d);
+  return madd(e, where<V>(isinf(d), C(0), dl), e);
+}
+
 // Softmax of one contiguous row with one exp per element (exp dominates the
 // cost): the maximum, then e = exp(x - max) kept while it is summed, then
 // e / sum. A row of -inf gives exp(-inf + inf) = NaN, as in PyTorch; a NaN
@@ -347,7 +358,7 @@ void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
   V acc = splat<V>(C(0));
   if constexpr (std::is_same_v<R_t<SY>, C>) {
     for (int64_t k = 0; k < nv; ++k) {
-      const V e = m::exp(xl(k) - mx);
+      const V e = exp_minus(xl(k), mx);
       acc += e;
       y.store(k, e);
     }
@@ -358,7 +369,7 @@ void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
     if (buf.size() < static_cast<size_t>(nv * W)) buf.resize(static_cast<size_t>(nv * W));
     C* b = buf.data();
     for (int64_t k = 0; k < nv; ++k) {
-      const V e = m::exp(xl(k) - mx);
+      const V e = exp_minus(xl(k), mx);
       acc += e;
       __builtin_memcpy(b + k * W, &e, sizeof(V));
     }
@@ -403,14 +414,7 @@ struct SoftmaxFwd {
       const V ls = m::log(sum);
       for (int64_t k = 0; k < nv; ++k) y.store(k, (xl(k) - mx) - ls);
     } else {
-      // x - max is carried as an exact pair: rounding it alone costs
-      // |x - max| / 2 ulps of the result (e^(d + dl) = e^d (1 + dl)).
-      for (int64_t k = 0; k < nv; ++k) {
-        V d, dl;
-        two_sum<V>(xl(k), -mx, d, dl);
-        const V e = m::exp(d);
-        y.store(k, madd(e, where<V>(isinf(d), C(0), dl), e) / sum);
-      }
+      for (int64_t k = 0; k < nv; ++k) y.store(k, exp_minus(xl(k), mx) / sum);
     }
   }
 };
