@@ -551,6 +551,10 @@ ROW_BOUNDS: Dict[Tuple[str, str], Tuple[float, str]] = {
                                "error of up to |D| u / 2 in the sum (the outputs' own e^(x - m) carries x - m "
                                "exactly). Making the rescaling exact too belongs to the row kernels' "
                                "reduction."),
+    ("softmax (rows)", "bwd"): (6.0, "y (g - sum g y): the dot product over the row (1000 terms) is "
+                               "accumulated in the compute type, whose rounding errors grow with the row "
+                               "length (~sqrt(n) u sum |g y| for random signs); the bound is in ulps of the "
+                               "summands, so it covers rows of this length, not any length."),
 }
 
 
