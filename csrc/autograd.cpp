@@ -29,27 +29,13 @@ using torch::autograd::SavedVariable;
 using torch::autograd::variable_list;
 using Stack = torch::jit::Stack;
 
-std::string camel(const std::string& name) {
-  std::string out;
-  bool up = true;
-  for (char c : name) {
-    if (c == '_') {
-      up = true;
-    } else {
-      out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
-      up = false;
-    }
-  }
-  return out;
-}
-
 // "torch_activations::LeakyReluBackward" and "...BackwardBackward", built
 // once: name() is called for every node the profiler records.
 const std::array<std::string, 2>& node_names(OpId id) {
   static const std::vector<std::array<std::string, 2>> names = [] {
     std::vector<std::array<std::string, 2>> v;
     for (const auto& info : pointwise_infos()) {
-      const std::string base = "torch_activations::" + camel(info.name) + "Backward";
+      const std::string base = "torch_activations::" + camel_case(info.name) + "Backward";
       v.push_back({base, base + "Backward"});
     }
     return v;
@@ -122,8 +108,6 @@ struct PointwiseDoubleBackward final : Node {
   }
   std::string name() const override { return node_names(id)[1]; }
 };
-
-at::Tensor fw_grad(const at::Tensor& t) { return t.defined() ? t._fw_grad(/*level=*/0) : at::Tensor(); }
 
 void redispatch_below(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
   at::AutoDispatchBelowADInplaceOrView guard;

@@ -7,6 +7,7 @@
 #include <ATen/TensorIterator.h>
 
 #include <array>
+#include <cctype>
 #include <initializer_list>
 #include <string>
 
@@ -25,6 +26,24 @@ inline int dtype_index(at::ScalarType st) {
     default: TORCH_INTERNAL_ASSERT(false, "unsupported dtype ", st);
   }
 }
+
+// "leaky_relu" -> "LeakyRelu", for autograd node names.
+inline std::string camel_case(const std::string& name) {
+  std::string out;
+  bool up = true;
+  for (char c : name) {
+    if (c == '_') {
+      up = true;
+    } else {
+      out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+      up = false;
+    }
+  }
+  return out;
+}
+
+// The forward-mode tangent of t (undefined when t has none).
+inline at::Tensor fw_grad(const at::Tensor& t) { return t.defined() ? t._fw_grad(/*level=*/0) : at::Tensor(); }
 
 inline void check_float(const at::Tensor& t, const char* what, const std::string& op) {
   TORCH_CHECK(t.layout() == at::kStrided, op, ": expected a strided (dense) tensor for '", what, "', got ",

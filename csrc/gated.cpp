@@ -329,7 +329,6 @@ struct GatedDoubleBackward final : Node {
   std::string name() const override { return node_name(id, "BackwardBackward"); }
 };
 
-at::Tensor fw_grad(const at::Tensor& t) { return t.defined() ? t._fw_grad(/*level=*/0) : at::Tensor(); }
 c10::IValue opt(const at::Tensor& t) { return t.defined() ? c10::IValue(t) : c10::IValue(); }
 at::Tensor sum_defined(const at::Tensor& a, const at::Tensor& b) { return a.defined() ? (b.defined() ? a + b : a) : b; }
 

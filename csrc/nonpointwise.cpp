@@ -94,19 +94,6 @@ double deterministic_sum(const at::Tensor& t) {
   return s;
 }
 
-std::string camel_case(const std::string& name) {
-  std::string out;
-  bool up = true;
-  for (char c : name) {
-    if (c == '_') {
-      up = true;
-    } else {
-      out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
-      up = false;
-    }
-  }
-  return out;
-}
 
 void refuse_forward_ad(const std::vector<at::Tensor>& ts, const std::string& op) {
   for (const auto& t : ts) {

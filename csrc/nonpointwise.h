@@ -40,9 +40,6 @@ inline at::ScalarType compute_dtype(at::ScalarType st) {
   return st == at::kDouble ? at::kDouble : at::kFloat;
 }
 
-// "leaky_relu" -> "LeakyRelu"
-std::string camel_case(const std::string& name);
-
 // Our ops have no forward-mode derivative formulas beyond the pointwise
 // ones; refuse tangents instead of dropping them.
 void refuse_forward_ad(const std::vector<at::Tensor>& ts, const std::string& op);

@@ -208,7 +208,6 @@ struct SoftmaxDoubleBackwardNode final : Node {
   }
 };
 
-at::Tensor fw_grad(const at::Tensor& t) { return t.defined() ? t._fw_grad(/*level=*/0) : at::Tensor(); }
 
 // Forward-mode derivatives, written with differentiable calls (our backward
 // ops and ATen's) so that forward-over-reverse (hessian) works too.

@@ -268,20 +268,6 @@ Stack call_param(ParamOpId id, int variant, Stack st) {
   return st;
 }
 
-std::string camel(const std::string& name) {
-  std::string out;
-  bool up = true;
-  for (char c : name) {
-    if (c == '_') {
-      up = true;
-    } else {
-      out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
-      up = false;
-    }
-  }
-  return out;
-}
-
 struct ParamBackward final : Node {
   ParamOpId id;
   SavedVariable x, w;
@@ -297,7 +283,7 @@ struct ParamBackward final : Node {
     w.reset_data();
   }
   std::string name() const override {
-    return "torch_activations::" + camel(param_infos()[static_cast<int>(id)].name) + "Backward";
+    return "torch_activations::" + camel_case(param_infos()[static_cast<int>(id)].name) + "Backward";
   }
 };
 
@@ -320,11 +306,9 @@ struct ParamDoubleBackward final : Node {
     w.reset_data();
   }
   std::string name() const override {
-    return "torch_activations::" + camel(param_infos()[static_cast<int>(id)].name) + "BackwardBackward";
+    return "torch_activations::" + camel_case(param_infos()[static_cast<int>(id)].name) + "BackwardBackward";
   }
 };
-
-at::Tensor fw_grad(const at::Tensor& t) { return t.defined() ? t._fw_grad(/*level=*/0) : at::Tensor(); }
 
 at::Tensor add_defined(const at::Tensor& a, const at::Tensor& b) {
   if (!a.defined()) return b;
