@@ -440,13 +440,20 @@ struct SoftmaxBwd {
     const auto g = ctx.template seq<SG>(1);
     const auto y = ctx.template seq<SG>(2);
     const int64_t nv = g.count();
-    V acc = splat<V>(C(0));
+    // Four accumulators, so consecutive additions do not wait on each other
+    // (a single chain is latency-bound); the order is fixed by the row length.
+    V acc[4] = {splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0))};
+    int64_t k = 0;
     if (log) {
-      for (int64_t k = 0; k < nv; ++k) acc += g.load(k, C(0));
+      for (; k + 4 <= nv; k += 4)
+        for (int j = 0; j < 4; ++j) acc[j] += g.load(k + j, C(0));
+      for (; k < nv; ++k) acc[0] += g.load(k, C(0));
     } else {
-      for (int64_t k = 0; k < nv; ++k) acc = madd(g.load(k, C(0)), y.load(k, C(0)), acc);
+      for (; k + 4 <= nv; k += 4)
+        for (int j = 0; j < 4; ++j) acc[j] = madd(g.load(k + j, C(0)), y.load(k + j, C(0)), acc[j]);
+      for (; k < nv; ++k) acc[0] = madd(g.load(k, C(0)), y.load(k, C(0)), acc[0]);
     }
-    const V dot = total<Ctx>(acc) * sgn;
+    const V dot = total<Ctx>((acc[0] + acc[1]) + (acc[2] + acc[3])) * sgn;
     if (log) {
       for (int64_t k = 0; k < nv; ++k) dx.store(k, g.load(k, C(0)) * sgn - m::exp(y.load(k, C(0))) * dot);
     } else {
