@@ -30,6 +30,8 @@
 #include "mathlib_coeffs.h"
 #include "simd.h"
 
+#include <utility>
+
 namespace ta {
 inline namespace TA_ISA {
 namespace m {
@@ -119,25 +121,36 @@ TA_HD void split_exp(I<V> n, I<V>& n1, I<V>& n2) {
 // once (by the second multiply) and 2^n itself need not be representable.
 // Valid for |n| <= 2 * kMaxExp.
 // Where every lane's n is a normal exponent, 2^n is one exact factor and the
-// single multiply rounds exactly as the second of the two steps would: the
-// same bits, for a third of the work.
+// single multiply rounds exactly as the second of ldexp2's two steps would:
+// the same bits, for a third of the work. Worth its test only where nearly
+// every vector passes it (exp, sigmoid; not the tails of erfc or normpdf).
 // all(m) for the branches below: simd's all() tests one lane at a time,
-// which costs about as much as the work these branches skip; an AND of the
-// mask's 64-bit words is a few instructions.
+// which costs about as much as the work these branches skip; halving the
+// mask with ANDs stays in vector registers (a few instructions).
+// (nvcc's front end cannot parse the shuffle; it only needs scalar masks.)
+#if defined(__CUDACC__)
+template <class M>
+TA_HD bool all_lanes(M m) { return all(m); }
+#else
+template <int kOff, class M, int... kI>
+TA_HD auto mask_part(M m, std::integer_sequence<int, kI...>) {
+  return __builtin_shufflevector(m, m, (kOff + kI)...);
+}
 template <class M>
 TA_HD bool all_lanes(M m) {
   if constexpr (std::is_same_v<M, bool>) {
     return m;
   } else {
-    constexpr int kWords = sizeof(M) / 8;
-    static_assert(kWords >= 1 && sizeof(M) % 8 == 0, "mask size");
-    unsigned long long w[kWords];
-    __builtin_memcpy(w, &m, sizeof(M));
-    unsigned long long acc = w[0];
-    for (int i = 1; i < kWords; ++i) acc &= w[i];
-    return acc == ~0ull;
+    constexpr int kN = sizeof(M) / sizeof(m[0]);
+    if constexpr (kN == 2) {
+      return (m[0] & m[1]) != 0;
+    } else {
+      using Half = std::make_integer_sequence<int, kN / 2>;
+      return all_lanes(mask_part<0>(m, Half{}) & mask_part<kN / 2>(m, Half{}));
+    }
   }
 }
+#endif
 
 template <class V>
 TA_HD bool normal_exps(I<V> n) {
@@ -147,7 +160,6 @@ TA_HD bool normal_exps(I<V> n) {
 
 template <class V>
 TA_HD V ldexp2(V y, I<V> n) {
-  if (normal_exps<V>(n)) return y * exp2i<V>(n);
   I<V> n1, n2;
   split_exp<V>(n, n1, n2);
   return (y * exp2i<V>(n1)) * exp2i<V>(n2);
@@ -254,6 +266,11 @@ TA_HD V exp_f32(V x, V* lo = nullptr) {
   using C = FPV<V>;
   I<V> n;
   V y = exp_unscaled_f32(floor_at(cap(x, C::kExpHi), C::kExpLo), n, lo);
+  if (normal_exps<V>(n)) {
+    V sc = exp2i<V>(n);
+    if (lo) *lo = *lo * sc;
+    return y * sc;
+  }
   if (lo) *lo = ldexp2<V>(*lo, n);
   return ldexp2<V>(y, n);
 }
@@ -273,11 +290,6 @@ TA_HD V exp_hl(V x, V& lo, V xl = V{}) {
   ExpParts<V> p = exp_parts(x, xl);
   V mh, ml;
   fast_two_sum<V>(p.s, p.tail, mh, ml);
-  if (normal_exps<V>(p.n)) {
-    V s = exp2i<V>(p.n);
-    lo = ml * s;
-    return mh * s;
-  }
   I<V> n1, n2;
   split_exp<V>(p.n, n1, n2);
   V s1 = exp2i<V>(n1), s2 = exp2i<V>(n2);
