@@ -30,6 +30,8 @@
 #include "mathlib_coeffs.h"
 #include "simd.h"
 
+#include <utility>
+
 namespace ta {
 inline namespace TA_ISA {
 namespace m {
@@ -118,6 +120,44 @@ TA_HD void split_exp(I<V> n, I<V>& n1, I<V>& n2) {
 // y * 2^n in two steps, so that a result in the denormal range is rounded only
 // once (by the second multiply) and 2^n itself need not be representable.
 // Valid for |n| <= 2 * kMaxExp.
+// Where every lane's n is a normal exponent, 2^n is one exact factor and the
+// single multiply rounds exactly as the second of ldexp2's two steps would:
+// the same bits, for a third of the work. Worth its test only where nearly
+// every vector passes it (exp, sigmoid; not the tails of erfc or normpdf).
+// all(m) for the branches below: simd's all() tests one lane at a time,
+// which costs about as much as the work these branches skip; halving the
+// mask with ANDs stays in vector registers (a few instructions).
+// (nvcc's front end cannot parse the shuffle; it only needs scalar masks.)
+#if defined(__CUDACC__)
+template <class M>
+TA_HD bool all_lanes(M m) { return all(m); }
+#else
+template <int kOff, class M, int... kI>
+TA_HD auto mask_part(M m, std::integer_sequence<int, kI...>) {
+  return __builtin_shufflevector(m, m, (kOff + kI)...);
+}
+template <class M>
+TA_HD bool all_lanes(M m) {
+  if constexpr (std::is_same_v<M, bool>) {
+    return m;
+  } else {
+    constexpr int kN = sizeof(M) / sizeof(m[0]);
+    if constexpr (kN == 2) {
+      return (m[0] & m[1]) != 0;
+    } else {
+      using Half = std::make_integer_sequence<int, kN / 2>;
+      return all_lanes(mask_part<0>(m, Half{}) & mask_part<kN / 2>(m, Half{}));
+    }
+  }
+}
+#endif
+
+template <class V>
+TA_HD bool normal_exps(I<V> n) {
+  using C = FPV<V>;
+  return all_lanes(mand(n >= isplat<I<V>>(1 - C::kMaxExp), n <= isplat<I<V>>(C::kMaxExp)));
+}
+
 template <class V>
 TA_HD V ldexp2(V y, I<V> n) {
   I<V> n1, n2;
@@ -178,6 +218,61 @@ TA_HD ExpParts<V> exp_parts(V xh, V xl) {
   V se = (T(1) - p.s) + r;   // exact: |r| < 1
   p.tail = se + (q + rlo);
   return p;
+}
+
+// Float e^x without the compensation of exp_parts, for the functions whose
+// bound allows about an ulp (exp itself, sigmoid): one Cody-Waite reduction
+// (n * kLn2Hi exact), e^r = 1 + (r + r^2 P(r)) rounded once, so the result is
+// y * 2^n with y in [sqrt(1/2), sqrt(2)] and an error of at most ~0.5 ulp from
+// the final sum plus ~0.25 each from r's rounding and the inner sum. x finite
+// within [kExpLo, kExpHi], or NaN (n = 0 then).
+// lo (if asked for) is the rounding error of the final sum, exact.
+template <class V>
+TA_HD V exp_unscaled_f32(V x, I<V>& n, V* lo = nullptr) {
+  using T = scalar_t<V>;
+  using C = FPV<V>;
+  V k = madd<V>(x, C::kLog2e, C::kRound);
+  n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
+  V nf = k - C::kRound;
+  V r = madd<V>(nf, -C::kLn2Hi, x);  // exact
+  r = madd<V>(nf, -C::kLn2Lo, r);
+  V p = madd<V>(r * r, exp_p(r), r);
+  V y = T(1) + p;
+  if (lo) *lo = (T(1) - y) + p;  // |p| < 1
+  return y;
+}
+
+// e^(x + xl) the same way, xl a correction below an ulp of x, as y + lo:
+// y = 1 + p rounded, lo its exact rounding error (scaled by 2^n like y).
+template <class V>
+TA_HD V exp_unscaled_f32_pair(V x, V xl, I<V>& n, V& lo) {
+  using T = scalar_t<V>;
+  using C = FPV<V>;
+  V k = madd<V>(x, C::kLog2e, C::kRound);
+  n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
+  V nf = k - C::kRound;
+  V r = madd<V>(nf, -C::kLn2Hi, x) + madd<V>(nf, -C::kLn2Lo, xl);
+  V p = madd<V>(r * r, exp_p(r), r);
+  V y = T(1) + p;
+  lo = (T(1) - y) + p;
+  return y;
+}
+
+// e^x from exp_unscaled_f32 (with lo: e^x - result, to about a quarter ulp,
+// scaled alike). x is clamped to [kExpLo, kExpHi]; ldexp2 takes the one-factor
+// scaling wherever every lane allows it.
+template <class V>
+TA_HD V exp_f32(V x, V* lo = nullptr) {
+  using C = FPV<V>;
+  I<V> n;
+  V y = exp_unscaled_f32(floor_at(cap(x, C::kExpHi), C::kExpLo), n, lo);
+  if (normal_exps<V>(n)) {
+    V sc = exp2i<V>(n);
+    if (lo) *lo = *lo * sc;
+    return y * sc;
+  }
+  if (lo) *lo = ldexp2<V>(*lo, n);
+  return ldexp2<V>(y, n);
 }
 
 // e^x for x clamped to [kExpLo, kExpHi] (or NaN): the top still overflows to
@@ -398,7 +493,8 @@ TA_HD V exp_neg_abs(V x, V& lo) {
 template <class V>
 TA_HD V exp(V x) {
   using C = detail::FP<scalar_t<V>>;
-  return detail::exp_clamped(detail::floor_at(detail::cap(x, C::kExpHi), C::kExpLo));
+  if constexpr (sizeof(scalar_t<V>) == 4) return detail::exp_f32(x);
+  else return detail::exp_clamped(detail::floor_at(detail::cap(x, C::kExpHi), C::kExpLo));
 }
 
 // e^x - 1.
@@ -602,9 +698,26 @@ TA_HD V normpdf(V x) {
 // Logistic sigmoid 1 / (1 + e^-x), as num / (1 + e^-|x|) with num = 1 or
 // e^-|x|, so neither tail overflows or cancels; e^-|x| is carried as hi + lo
 // and 1 + e^-|x| exactly into the division (div_one_plus).
+//
+// Float: e^-|x| rounded once (exp_f32), then one rounded 1 + e and one
+// division: ~2 ulp instead of ~1, for about half the cost; the activations
+// whose accuracy hinges on sigmoid in a tail (silu, gelu) use sigmoid_scaled.
 template <class V>
 TA_HD V sigmoid(V x) {
   using T = scalar_t<V>;
+  if constexpr (sizeof(T) == 4) {
+    V El;
+    V E = detail::exp_f32(-abs(x), &El);
+    auto neg = x < splat<V>(T(0));
+    V d = T(1) + E;
+    V q = where<V>(neg, E, splat<V>(T(1))) / d;
+    // First-order corrections for E's last rounding (El) and that of 1 + E
+    // (de): q + (num_l - q (de + El)) / d, where 1 / d is q or 1 - q. Only
+    // the division's own rounding is left uncorrected.
+    V de = ((T(1) - d) + E) + El;
+    V num_l = where<V>(neg, El, splat<V>(T(0)));
+    return madd<V>(madd<V>(-q, de, num_l), where<V>(neg, T(1) - q, q), q);
+  }
   V El;
   V E = detail::exp_neg_abs(x, El);
   return detail::div_one_plus(E, El, x < splat<V>(T(0)));
@@ -700,13 +813,32 @@ TA_HD void sigmoid_scaled(V xh, V xl, V& s, V& sn, V& scale) {
   // Right of kPosCap, E is 0 (it would be below the smallest denormal); the
   // scaled left side goes 16 further, where the scaling still brings it back.
   auto gone = where<V>(neg, splat<V>(kTop), splat<V>(kPosCap)) < a;
-  ExpParts<V> p = exp_parts(-min_nan(a, where<V>(neg, splat<V>(kTop), splat<V>(kPosCap))), where<V>(neg, xl, -xl));
+  V ea = -min_nan(a, where<V>(neg, splat<V>(kTop), splat<V>(kPosCap))), eal = where<V>(neg, xl, -xl);
   V mh, ml;
-  fast_two_sum<V>(p.s, p.tail, mh, ml);
-  I<V> n1, n2;
-  split_exp<V>(p.n + iwhere<V>(deep, isplat<I<V>>(K), isplat<I<V>>(0)), n1, n2);
-  V s1 = exp2i<V>(n1), s2 = exp2i<V>(n2);
-  V E = where<V>(gone, splat<V>(T(0)), (mh * s1) * s2), El = where<V>(gone, splat<V>(T(0)), (ml * s1) * s2);
+  I<V> pn;
+  if constexpr (sizeof(T) == 4) {
+    // Float: the uncompensated exp, its last rounding kept (ml).
+    mh = exp_unscaled_f32_pair(ea, eal, pn, ml);
+  } else {
+    ExpParts<V> p = exp_parts(ea, eal);
+    fast_two_sum<V>(p.s, p.tail, mh, ml);
+    pn = p.n;
+  }
+  I<V> nk = pn + iwhere<V>(deep, isplat<I<V>>(K), isplat<I<V>>(0));
+  V E, El;
+  if (normal_exps<V>(nk)) {
+    V sc = exp2i<V>(nk);
+    E = mh * sc;
+    El = ml * sc;
+  } else {
+    I<V> n1, n2;
+    split_exp<V>(nk, n1, n2);
+    V s1 = exp2i<V>(n1), s2 = exp2i<V>(n2);
+    E = (mh * s1) * s2;
+    El = (ml * s1) * s2;
+  }
+  E = where<V>(gone, splat<V>(T(0)), E);
+  El = where<V>(gone, splat<V>(T(0)), El);
   // 1 / (1 + E): 1 + E = d + de exactly, and 1 / (d + de) = r0 (1 - de r0)
   // to far below an ulp; only the division by d rounds.
   V d, de;
