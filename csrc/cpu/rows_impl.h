@@ -341,6 +341,24 @@ inline V exp_minus(V x, V mx) {
   return madd(e, where<V>(isinf(d), C(0), dl), e);
 }
 
+// The row's sum of exponentials is kept with each lane's rounding errors
+// (two_sum into err) and the lanes are added in double: a plain float sum of
+// a long row drifts by several ulps, which the division passes on to every
+// output.
+template <class V>
+TA_HD void add_compensated(V& sum, V& err, V e) {
+  V s, d;
+  two_sum<V>(sum, e, s, d);
+  sum = s;
+  err += d;
+}
+template <class V>
+TA_HD scalar_t<V> compensated_total(V sum, V err) {
+  double t = 0;
+  for (int i = 0; i < traits<V>::lanes; ++i) t += static_cast<double>(sum[i]) + static_cast<double>(err[i]);
+  return static_cast<scalar_t<V>>(t);
+}
+
 // Softmax of one contiguous row with one exp per element (exp dominates the
 // cost): the maximum, then e = exp(x - max) kept while it is summed, then
 // e / sum. A row of -inf gives exp(-inf + inf) = NaN, as in PyTorch; a NaN
@@ -355,14 +373,14 @@ void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
   V bm = splat<V>(-std::numeric_limits<C>::infinity());
   for (int64_t k = 0; k < nv; ++k) bm = max_nan(bm, xl(k));
   const V mx = splat<V>(hmax(bm));
-  V acc = splat<V>(C(0));
+  V acc = splat<V>(C(0)), err = splat<V>(C(0));
   if constexpr (std::is_same_v<R_t<SY>, C>) {
     for (int64_t k = 0; k < nv; ++k) {
       const V e = exp_minus(xl(k), mx);
-      acc += e;
+      add_compensated(acc, err, e);
       y.store(k, e);
     }
-    const V sum = splat<V>(hsum(acc));
+    const V sum = splat<V>(compensated_total(acc, err));
     for (int64_t k = 0; k < nv; ++k) y.store(k, y.load(k, C(0)) / sum);
   } else {
     static thread_local std::vector<C> buf;
@@ -370,10 +388,10 @@ void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
     C* b = buf.data();
     for (int64_t k = 0; k < nv; ++k) {
       const V e = exp_minus(xl(k), mx);
-      acc += e;
+      add_compensated(acc, err, e);
       __builtin_memcpy(b + k * W, &e, sizeof(V));
     }
-    const V sum = splat<V>(hsum(acc));
+    const V sum = splat<V>(compensated_total(acc, err));
     for (int64_t k = 0; k < nv; ++k) {
       V e;
       __builtin_memcpy(&e, b + k * W, sizeof(V));
