@@ -42,16 +42,19 @@ cxx_flags = [
     "-Wno-unused-parameter",
     "-Wno-psabi",
     "-Wno-maybe-uninitialized",
+    # at::parallel_for is inline: without OpenMP here it runs serially in
+    # every loop this library starts itself (those not through TensorIterator).
+    "-fopenmp",
 ]
 
 # TORCH_ACTIVATIONS_SANITIZE=1: AddressSanitizer and UndefinedBehaviorSanitizer
 # build for `make sanitize` (which builds it outside the source tree).
 # Undefined behaviour aborts instead of printing and going on.
-link_flags = []
+link_flags = ["-fopenmp"]
 if os.environ.get("TORCH_ACTIVATIONS_SANITIZE") == "1":
     sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer"]
     cxx_flags = [f for f in cxx_flags if f not in ("-O3", "-g0")] + ["-O1", "-g"] + sanitize
-    link_flags = sanitize
+    link_flags = link_flags + sanitize
 
 setup(
     name="torch_activations",

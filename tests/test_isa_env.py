@@ -40,3 +40,16 @@ def test_our_variable_overrides_aten_and_a_bad_value_is_ignored_with_a_warning()
     _, ours, err = probe(TORCH_ACTIVATIONS_CPU_CAPABILITY="sse9")
     assert ours == isas[0]   # the widest the CPU has, as without the variable
     assert "TORCH_ACTIVATIONS_CPU_CAPABILITY=sse9 is not one of DEFAULT, AVX2, AVX512; ignored" in err
+
+
+def test_extension_runs_its_own_loops_on_torchs_openmp_runtime():
+    # at::parallel_for is inline: built without OpenMP, the loops the library
+    # starts itself would run on one thread whatever torch.set_num_threads
+    # says. Built with it, the one OpenMP runtime in the process is torch's.
+    import torch
+    from torch_activations import _C
+
+    with open(_C.__file__, "rb") as f:
+        assert b"GOMP_parallel" in f.read(), "the extension was built without -fopenmp"
+    mapped = {line.split()[-1] for line in open("/proc/self/maps") if "gomp" in line}
+    assert mapped and all(os.path.dirname(torch.__file__) in m for m in mapped), mapped
