@@ -17,16 +17,7 @@ _ops = torch.ops.torch_activations
 
 def _rule(op):
     def rule(info, in_dims, *args, **kwargs):
-        size = info.batch_size
-        moved = []
-        for a, d in zip(args, in_dims):
-            if isinstance(a, torch.Tensor):
-                if d is None:
-                    a = a.unsqueeze(0).expand(size, *a.shape)
-                else:
-                    a = a.movedim(d, 0)
-            moved.append(a)
-        moved += list(args[len(in_dims):])
+        moved, _ = _front(args, in_dims, info.batch_size)
         return op(*moved, **kwargs), 0
 
     return rule
