@@ -109,11 +109,6 @@ struct PointwiseDoubleBackward final : Node {
   std::string name() const override { return node_names(id)[1]; }
 };
 
-void redispatch_below(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
-  at::AutoDispatchBelowADInplaceOrView guard;
-  op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
-}
-
 struct AutogradForward final : c10::OperatorKernel {
   OpId id;
   explicit AutogradForward(OpId i) : id(i) {}

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/TensorIterator.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <array>
 #include <cctype>
@@ -44,6 +45,13 @@ inline std::string camel_case(const std::string& name) {
 
 // The forward-mode tangent of t (undefined when t has none).
 inline at::Tensor fw_grad(const at::Tensor& t) { return t.defined() ? t._fw_grad(/*level=*/0) : at::Tensor(); }
+
+// The call below our Autograd kernels: the op's next kernels (CPU, Meta),
+// with autograd and ADInplaceOrView off for what they call.
+inline void redispatch_below(const c10::OperatorHandle& op, c10::DispatchKeySet ks, torch::jit::Stack* stack) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
+}
 
 inline void check_float(const at::Tensor& t, const char* what, const std::string& op) {
   TORCH_CHECK(t.layout() == at::kStrided, op, ": expected a strided (dense) tensor for '", what, "', got ",

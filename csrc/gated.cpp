@@ -400,9 +400,7 @@ struct GatedAutograd final : c10::OperatorKernel {
       forward_ad |= tangents.back().defined();
     }
     if (!need && !forward_ad) {
-      at::AutoDispatchBelowADInplaceOrView guard;
-      op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
-      return;
+      return redispatch_below(op, ks, stack);
     }
     const std::vector<c10::IValue> extra = tail(args, nt);
     std::vector<at::Tensor> primals;
@@ -422,10 +420,7 @@ struct GatedAutograd final : c10::OperatorKernel {
       node = nd;
     }
     if (node) node->set_next_edges(torch::autograd::collect_next_edges(ts));
-    {
-      at::AutoDispatchBelowADInplaceOrView guard;
-      op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
-    }
+    redispatch_below(op, ks, stack);
     const int nout = (v == kPairBwd) ? 2 : 1;
     std::vector<at::Tensor> outs;
     for (int i = 0; i < nout; ++i) outs.push_back(torch::jit::peek(*stack, i, nout).toTensor());

@@ -619,11 +619,6 @@ struct LossDoubleBackward final : Node {
   }
 };
 
-void redispatch(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
-  at::AutoDispatchBelowADInplaceOrView guard;
-  op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
-}
-
 // Arguments: cross_entropy (self, target, weight, reduction, ignore_index,
 // label_smoothing); bce (self, target, weight, pos_weight, reduction).
 struct LossAutograd final : c10::OperatorKernel {
@@ -641,13 +636,13 @@ struct LossAutograd final : c10::OperatorKernel {
       refuse_grad(pw ? *pw : at::Tensor(), "pos_weight", name);
     }
     refuse_forward_ad({x, t}, name);
-    if (!torch::autograd::compute_requires_grad(x, t)) return redispatch(op, ks, stack);
+    if (!torch::autograd::compute_requires_grad(x, t)) return redispatch_below(op, ks, stack);
     auto node = c10::make_intrusive<LossBackward>(ce);
     node->set_next_edges(torch::autograd::collect_next_edges(x, t));
     node->rest.assign(args.begin() + 2, args.end());
     node->x = SavedVariable(x, false);
     node->target = SavedVariable(t, false);
-    redispatch(op, ks, stack);
+    redispatch_below(op, ks, stack);
     const int nout = ce ? 2 : 1;
     const at::Tensor loss = torch::jit::peek(*stack, 0, nout).toTensor();
     torch::autograd::set_history(loss, node);
@@ -667,7 +662,7 @@ struct LossBackwardAutograd final : c10::OperatorKernel {
     const std::vector<c10::IValue> args(stack->end() - n, stack->end());
     const at::Tensor go = args[0].toTensor(), x = args[1].toTensor(), t = args[2].toTensor();
     refuse_forward_ad({go, x, t}, op.schema().name());
-    if (!torch::autograd::compute_requires_grad(go, x, t)) return redispatch(op, ks, stack);
+    if (!torch::autograd::compute_requires_grad(go, x, t)) return redispatch_below(op, ks, stack);
     auto node = c10::make_intrusive<LossDoubleBackward>(ce);
     node->set_next_edges(torch::autograd::collect_next_edges(go, x, t));
     node->rest.assign(args.begin() + 3, args.begin() + (ce ? 7 : 6));
@@ -675,7 +670,7 @@ struct LossBackwardAutograd final : c10::OperatorKernel {
     node->x = SavedVariable(x, false);
     node->target = SavedVariable(t, false);
     if (ce) node->stats = SavedVariable(args[7].toTensor(), false);
-    redispatch(op, ks, stack);
+    redispatch_below(op, ks, stack);
     std::vector<at::Tensor> outs{torch::jit::peek(*stack, 0, 2).toTensor(), torch::jit::peek(*stack, 1, 2).toTensor()};
     torch::autograd::set_history(outs, node);
   }

@@ -248,11 +248,6 @@ at::Tensor backward_tangent(int f, const at::Tensor& g, const at::Tensor& g_t, c
   return t.to(input_dtype);
 }
 
-void redispatch(const c10::OperatorHandle& op, c10::DispatchKeySet ks, Stack* stack) {
-  at::AutoDispatchBelowADInplaceOrView guard;
-  op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
-}
-
 struct SoftmaxAutograd final : c10::OperatorKernel {
   int f;
   Variant v;
@@ -262,14 +257,14 @@ struct SoftmaxAutograd final : c10::OperatorKernel {
       const at::Tensor self = torch::jit::peek(*stack, 0, 3).toTensor();
       const at::Tensor self_t = fw_grad(self);
       const bool need_grad = torch::autograd::compute_requires_grad(self);
-      if (!need_grad && !self_t.defined()) return redispatch(op, ks, stack);
+      if (!need_grad && !self_t.defined()) return redispatch_below(op, ks, stack);
       const int64_t dim = c10::maybe_wrap_dim(torch::jit::peek(*stack, 1, 3).toInt(), self.dim());
       c10::intrusive_ptr<SoftmaxBackwardNode> node;
       if (need_grad) {
         node = c10::make_intrusive<SoftmaxBackwardNode>(f, dim, self.scalar_type());
         node->set_next_edges(torch::autograd::collect_next_edges(self));
       }
-      redispatch(op, ks, stack);
+      redispatch_below(op, ks, stack);
       const at::Tensor out = stack->back().toTensor();
       if (node) {
         torch::autograd::set_history(out, node);
@@ -281,7 +276,7 @@ struct SoftmaxAutograd final : c10::OperatorKernel {
       const at::Tensor g = args[0].toTensor(), y = args[1].toTensor();
       const at::Tensor g_t = fw_grad(g), y_t = fw_grad(y);
       const bool need_grad = torch::autograd::compute_requires_grad(g, y);
-      if (!need_grad && !g_t.defined() && !y_t.defined()) return redispatch(op, ks, stack);
+      if (!need_grad && !g_t.defined() && !y_t.defined()) return redispatch_below(op, ks, stack);
       const int64_t dim = c10::maybe_wrap_dim(args[2].toInt(), y.dim());
       const at::ScalarType input_dtype = args[3].toScalarType();
       c10::intrusive_ptr<SoftmaxDoubleBackwardNode> node;
@@ -293,7 +288,7 @@ struct SoftmaxAutograd final : c10::OperatorKernel {
       }
       const at::Tensor gp = g_t.defined() || y_t.defined() ? g._fw_primal(0) : g;
       const at::Tensor yp = g_t.defined() || y_t.defined() ? y._fw_primal(0) : y;
-      redispatch(op, ks, stack);
+      redispatch_below(op, ks, stack);
       const at::Tensor out = stack->back().toTensor();
       if (node) torch::autograd::set_history(out, node);
       if (g_t.defined() || y_t.defined())

@@ -369,9 +369,7 @@ struct ParamAutograd final : c10::OperatorKernel {
       forward_ad |= tangents.back().defined();
     }
     if (!need && !forward_ad) {
-      at::AutoDispatchBelowADInplaceOrView guard;
-      op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
-      return;
+      return redispatch_below(op, ks, stack);
     }
     c10::intrusive_ptr<Node> node;
     if (need && variant == 0) {
@@ -388,10 +386,7 @@ struct ParamAutograd final : c10::OperatorKernel {
       nd->w = SavedVariable(in[2], false);
       node = nd;
     }
-    {
-      at::AutoDispatchBelowADInplaceOrView guard;
-      op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
-    }
+    redispatch_below(op, ks, stack);
     const int nout = variant == 0 ? 1 : 2;
     std::vector<at::Tensor> outs;
     for (int i = 0; i < nout; ++i) outs.push_back(torch::jit::peek(*stack, i, nout).toTensor());
@@ -668,10 +663,7 @@ struct RreluBackwardAutograd final : c10::OperatorKernel {
       node->training = args[5].toBool();
       node->is_result = args[6].toBool();
     }
-    {
-      at::AutoDispatchBelowADInplaceOrView guard;
-      op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
-    }
+    redispatch_below(op, ks, stack);
     const at::Tensor out = stack->back().toTensor();
     if (node) torch::autograd::set_history(out, node);
     // Linear in grad_output, locally constant in self and noise.
@@ -689,10 +681,7 @@ struct RreluInplaceOrView final : c10::OperatorKernel {
     // PyTorch's own in-place ops write first and only then refuse an
     // inference tensor (when bumping its version); refuse before writing.
     if (self.is_inference()) torch::autograd::increment_version(self);
-    {
-      at::AutoDispatchBelowADInplaceOrView guard;
-      op.redispatchBoxed(ks & c10::after_ADInplaceOrView_keyset, stack);
-    }
+    redispatch_below(op, ks, stack);
     torch::autograd::increment_version(self);
   }
 };
