@@ -89,6 +89,7 @@ struct Sigmoid : Traits {
   // sigmoid(-x) keeps the precision that 1 - y loses as y -> 1.
   template <class V> TA_HD V bwd_input(V g, V x) const {
     V s, sn, sc;
+    if constexpr (sizeof(C) == 4) return g * m::sigmoid_prod_f32(x);
     m::sigmoid_scaled(x, V{}, s, sn, sc);
     return g * ((s * sn) * sc);
   }
@@ -230,6 +231,7 @@ struct SwishCore {
   // is a normal number but sigmoid(x) alone would not be.
   template <class V> TA_HD static V fwd(V x, C beta) {
     V bx = scaled(x, beta), s, sn, sc;
+    if constexpr (sizeof(C) == 4) return m::mul_sigmoid_f32<false>(x, bx, V{});
     m::sigmoid_scaled(bx, V{}, s, sn, sc);
     return times_vanishing(x, s) * sc;
   }
@@ -240,9 +242,13 @@ struct SwishCore {
     // s and sn each within about an ulp (1 + e^-|x| carried exactly): the sum
     // 1 + beta x sn cancels up to the root of f' near beta x = -1.28, and
     // amplifies their errors.
-    V bx = scaled(x, beta), s, sn, sc;
-    m::sigmoid_scaled(bx, V{}, s, sn, sc);
-    V d = (s * madd(bx, sn, C(1))) * sc;
+    V bx = scaled(x, beta), s, sn, sc, d;
+    if constexpr (sizeof(C) == 4) {
+      d = m::sigmoid_1p_f32<false>(bx, bx, V{});
+    } else {
+      m::sigmoid_scaled(bx, V{}, s, sn, sc);
+      d = (s * madd(bx, sn, C(1))) * sc;
+    }
     return g * where<V>(isinf(bx), where<V>(bx > C(0), C(1), C(0)), d);
   }
   template <class V> TA_HD static V dbwd(V gg, V g, V x, C beta) {
@@ -319,6 +325,7 @@ struct Gelu : Traits {
     if (!tanh_mode) return m::x_normcdf(x);
     V uh, ul, s, sn, sc;
     u2_pair(clampx(x), uh, ul);
+    if constexpr (sizeof(C) == 4) return m::mul_sigmoid_f32<true>(x, uh, ul);
     m::sigmoid_scaled(uh, ul, s, sn, sc);
     return times_vanishing(x, s) * sc;
   }
@@ -331,6 +338,7 @@ struct Gelu : Traits {
       V du2 = C(2) * kBeta * madd(x2, C(3) * kKappa, C(1));
       V uh, ul, s, sn, sc;
       u2_pair(xc, uh, ul);
+      if constexpr (sizeof(C) == 4) return m::sigmoid_1p_f32<true>(xc * du2, uh, ul);
       m::sigmoid_scaled(uh, ul, s, sn, sc);
       return (s * madd(xc * du2, sn, C(1))) * sc;
     }
@@ -643,6 +651,7 @@ struct SwishLearnable : ParamTraits {
   template <class V> TA_HD static V scaled(V x, V b) { return where<V>(mand(b == C(0), isinf(x)), C(0), x * b); }
   template <class V> TA_HD V fwd(V x, V b) const {
     V bx = scaled(x, b), s, sn, sc;
+    if constexpr (sizeof(C) == 4) return m::mul_sigmoid_f32<false>(x, bx, V{});
     m::sigmoid_scaled(bx, V{}, s, sn, sc);
     return times_vanishing(x, s) * sc;
   }
