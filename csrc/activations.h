@@ -342,6 +342,7 @@ struct Gelu : Traits {
       m::sigmoid_scaled(uh, ul, s, sn, sc);
       return (s * madd(xc * du2, sn, C(1))) * sc;
     }
+    if constexpr (sizeof(C) == 4) return m::gelu_deriv_f32(x);
     V d = madd(xc, m::normpdf(xc), m::normcdf(xc));
     // Far left, Phi(x) and phi(x) are subnormal while f'(x) = x phi(x) +
     // Phi(x) is not: there f'(x) = x phi(x) (1 - R(z)/z), z = -x, R the

@@ -127,8 +127,18 @@ CePrepared ce_prepare(const CeArgs& c, const std::string& op) {
   CePrepared p;
   const int64_t classes = c.x.size(c.cd);
   const at::ScalarType ct = compute_dtype(c.x.scalar_type());
-  p.w = c.weight ? c.weight->to(ct).contiguous() : at::ones({classes}, c.x.options().dtype(ct));
-  p.sum_w = deterministic_sum(p.w);
+  if (c.weight) {
+    p.w = c.weight->to(ct).contiguous();
+    p.sum_w = deterministic_sum(p.w);
+  } else {
+    // The default weight is all ones; it is kept per thread and class count
+    // so that a small call does not allocate and fill it every time.
+    static thread_local at::Tensor ones[2];
+    at::Tensor& w = ones[ct == at::kDouble ? 1 : 0];
+    if (!w.defined() || w.numel() != classes) w = at::ones({classes}, at::TensorOptions().dtype(ct));
+    p.w = w;
+    p.sum_w = static_cast<double>(classes);
+  }
   std::vector<int64_t> rows;
   for (const auto& s : c.rows) rows.push_back(s.expect_int());
   int64_t nrows = 1;
@@ -139,14 +149,15 @@ CePrepared ce_prepare(const CeArgs& c, const std::string& op) {
   }
   p.tidx = c.target.to(at::kLong).contiguous().view(rows);
   const int64_t* t = p.tidx.const_data_ptr<int64_t>();
-  const at::Tensor wd = p.w.to(at::kDouble);
-  const double* w = wd.const_data_ptr<double>();
   double denom = 0;
-  for (int64_t i = 0; i < nrows; ++i) {
-    if (t[i] == c.ignore) continue;
-    TORCH_CHECK_INDEX(t[i] >= 0 && t[i] < classes, op, ": Target ", t[i], " is out of bounds.");
-    denom += w[t[i]];
-  }
+  auto add_weights = [&](const auto* w) {
+    for (int64_t i = 0; i < nrows; ++i) {
+      if (t[i] == c.ignore) continue;
+      TORCH_CHECK_INDEX(t[i] >= 0 && t[i] < classes, op, ": Target ", t[i], " is out of bounds.");
+      denom += static_cast<double>(w[t[i]]);
+    }
+  };
+  if (ct == at::kDouble) add_weights(p.w.const_data_ptr<double>()); else add_weights(p.w.const_data_ptr<float>());
   p.denom = denom;
   return p;
 }

@@ -58,13 +58,44 @@ void run_rows(cpu::RowLoop fn, int64_t dim, int64_t n, const std::vector<RowOper
   for (const auto& o : outs) add(o);
   for (const auto& o : ins) add(o);
 
+  const int64_t grain = std::max<int64_t>(1, at::internal::GRAIN_SIZE / n);
+  const int64_t* ds = dim_strides.data();
+
+  // Rows laid out along at most one dimension (one row, or (N, C)-style
+  // batches) need no TensorIterator: its set-up costs more than a short
+  // row's work. The kernel sees the same pointers and strides either way,
+  // and rows are independent, so the results are the same bits.
+  int64_t rdim = -1;
+  bool one_dim = true;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    one_dim &= rdim < 0;
+    rdim = static_cast<int64_t>(d);
+  }
+  if (one_dim) {
+    const int64_t nrows = rdim < 0 ? 1 : shape[rdim];
+    std::vector<char*> base;
+    std::vector<int64_t> row_strides;
+    for (size_t k = 0; k < ops.size(); ++k) {
+      const at::Tensor& t = ops[k];
+      base.push_back(k < outs.size() ? static_cast<char*>(t.mutable_data_ptr())
+                                     : static_cast<char*>(const_cast<void*>(t.const_data_ptr())));
+      row_strides.push_back(rdim < 0 ? 0 : t.stride(rdim) * static_cast<int64_t>(t.element_size()));
+    }
+    at::parallel_for(0, nrows, grain, [&](int64_t b, int64_t e) {
+      std::vector<char*> data(base.size());
+      for (size_t k = 0; k < base.size(); ++k) data[k] = base[k] + b * row_strides[k];
+      const cpu::RowCall call{data.data(), row_strides.data(), e - b, n, ds, weight, params};
+      fn(call);
+    });
+    return;
+  }
+
   at::TensorIteratorConfig config;
   config.set_check_mem_overlap(false).check_all_same_dtype(false).resize_outputs(false);
   for (size_t i = 0; i < outs.size(); ++i) config.add_output(ops[i]);
   for (size_t i = outs.size(); i < ops.size(); ++i) config.add_const_input(ops[i]);
   auto iter = config.build();
-  const int64_t grain = std::max<int64_t>(1, at::internal::GRAIN_SIZE / n);
-  const int64_t* ds = dim_strides.data();
   iter.for_each(
       [&](char** data, const int64_t* strides, int64_t nrows) {
         const cpu::RowCall call{data, strides, nrows, n, ds, weight, params};

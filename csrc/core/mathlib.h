@@ -205,6 +205,7 @@ template <class V>
 struct ExpParts {
   V s, tail;
   I<V> n;
+  V nf;  // n as a floating-point value (for scale_by)
 };
 
 template <class V>
@@ -212,7 +213,7 @@ TA_HD ExpParts<V> exp_parts(V xh, V xl) {
   using T = scalar_t<V>;
   ExpParts<V> p;
   V rlo;
-  V r = exp_reduce(xh, xl, p.n, rlo);
+  V r = exp_reduce(xh, xl, p.n, rlo, &p.nf);
   V q = (r * r) * exp_p(r);  // e^r = 1 + r + q
   p.s = T(1) + r;
   V se = (T(1) - p.s) + r;   // exact: |r| < 1
@@ -311,7 +312,7 @@ TA_HD V exp_f32(V x, V* lo = nullptr) {
 template <class V>
 TA_HD V exp_clamped(V x) {
   ExpParts<V> p = exp_parts(x, V{});
-  return ldexp2<V>(p.s + p.tail, p.n);
+  return scale_by<V>(p.s + p.tail, p.nf, p.n);
 }
 
 // The same as hi + lo: hi = exp_clamped(x), lo its rounding error (exact
@@ -332,7 +333,7 @@ TA_HD V exp_hl(V x, V& lo, V xl = V{}) {
 template <class V>
 TA_HD V exp2sum(V sh, V sl) {
   ExpParts<V> p = exp_parts(sh, sl);
-  return ldexp2<V>(p.s + p.tail, p.n);
+  return scale_by<V>(p.s + p.tail, p.nf, p.n);
 }
 
 // (Rh + Rl) e^(sh + sl) / d, gradually underflowing: the product is rounded
@@ -342,7 +343,7 @@ template <class V>
 TA_HD V scaled_exp(V sh, V sl, V Rh, V Rl, V d) {
   ExpParts<V> p = exp_parts(sh, sl);
   V num = madd_acc<V>(Rh, p.s, madd<V>(Rh, p.tail, Rl * p.s));
-  return ldexp2<V>(num / d, p.n);
+  return scale_by<V>(num / d, p.nf, p.n);
 }
 
 // ------------------------------------------------------------------ log ---
@@ -726,6 +727,48 @@ TA_HD V normpdf(V x) {
   return exp2sum(s, lo);
 }
 
+// Phi(x) + x phi(x), the exact GELU's derivative, for float from one
+// exponential instead of two: with Q(z) = Phi(-z) = e^(-z^2/2) G(z) / d (the
+// normal-tail table as ncdf_lower uses it) and phi(z) = e^(-z^2/2) k,
+// k = 1/sqrt(2 pi), z = |x|:
+//   x < 0:  e^(-z^2/2) (G/d + x k)       x >= 0:  1 - e^(-z^2/2) (G/d - x k)
+// Far left the bracket is about x k (1 - 1/x^2), so nothing cancels except
+// near the root of f' (x = -0.75, bounded per condition number), and the
+// product with the exponential is rounded once before the scaling that
+// takes it into the denormal range (f' is normal down to x = -13.3 while
+// Phi(x) and phi(x) are not). x is capped where the table is.
+template <class V>
+TA_HD V gelu_deriv_f32(V x) {
+  using namespace detail;
+  using namespace coef;
+  const V xc = floor_at(cap(x, f32_ncdf_b4), -f32_ncdf_b4);
+  const V z = abs(xc);
+  const auto neg = x < splat<V>(0.0f);
+  const auto in0 = z < splat<V>(f32_ncdf_b1);
+  const auto in1 = z < splat<V>(f32_ncdf_b2);
+  const auto in2 = z < splat<V>(f32_ncdf_b3);
+  const V s = 1.0f / (z * z);
+  const V v = where<V>(in0, z - f32_ncdf_c0, where<V>(in1, z - f32_ncdf_c1, where<V>(in2, z - f32_ncdf_c2, s)));
+  V Gl;
+  const V Gh = f32_ncdf_pw(v, in0, in1, in2, Gl);
+  // G/d as a pair where d = 1 (the tail piece has no root of f' to cancel
+  // against) and x k as a pair, so that the sum stays accurate even where
+  // it cancels, to within about an ulp of the result.
+  const V Ah = where<V>(in2, Gh, (Gh + Gl) / z), Al = where<V>(in2, Gl, splat<V>(0.0f));
+  V Bh, Bl;
+  two_prod<V>(xc, splat<V>(0x1.988454p-2f), Bh, Bl);
+  Bl = madd<V>(xc, -0x1.857936p-27f, Bl);
+  Bh = where<V>(neg, Bh, -Bh);
+  Bl = where<V>(neg, Bl, -Bl);
+  const V S = (Ah + Bh) + (Al + Bl);
+  V h, l;
+  two_prod<V>(z, z, h, l);
+  const ExpParts<V> p = exp_parts(h * -0.5f, l * -0.5f);
+  const V y = scale_by<V>(madd_acc<V>(S, p.s, S * p.tail), p.nf, p.n);
+  // Left of the cap f' is below a few denormal ulps and tends to 0.
+  return where<V>(neg, where<V>(x < splat<V>(-f32_ncdf_b4), splat<V>(0.0f), y), 1.0f - y);
+}
+
 // ---------------------------------------- float logistic, one division ---
 // The float activations built on the logistic function: m sigmoid(t)
 // (sigmoid, silu, swish, gelu-tanh) and derivatives of the form
@@ -828,10 +871,47 @@ TA_HD V sigmoid(V x) {
   return detail::div_one_plus(E, El, x < splat<V>(T(0)));
 }
 
+namespace detail {
+// log1p(e^-|x|) for float: with E = e^-|x| in (0, 1], log1p(E) = 2 atanh(u),
+// u = E / (2 + E) in (0, 1/3], whose odd series needs no table and no log:
+// 2u (1 + w/3 + w^2/5 + ... + w^7/15), w = u^2 <= 1/9 (truncation below
+// 2^-29). u is corrected to first order for the roundings of E and of
+// 2 + E, with 1 / (2 + E) = (1 - u) / 2 exactly. Within 1.8 ulp; a third of
+// the operations of the general log1p on a compensated exp.
+template <class V>
+TA_HD V log1p_exp_neg_abs_f32(V x) {
+  using C = FP<float>;
+  const V a = floor_at(-abs(x), -kLogisticFar);
+  const V k = madd<V>(a, C::kLog2e, C::kRound);
+  const I<V> n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
+  const V nf = k - C::kRound;
+  V r = madd<V>(nf, -C::kLn2Hi, a);
+  r = madd<V>(nf, -C::kLn2Lo, r);
+  const V q = madd<V>(r * r, exp_p(r), r);
+  const V p = 1.0f + q;
+  const V E = scale_by<V>(p, nf, n), El = scale_by<V>((1.0f - p) + q, nf, n);
+  const V d = 2.0f + E;
+  const V dl = (2.0f - d) + E;
+  V u = E / d;
+  u = madd<V>(madd<V>(-u, dl, madd<V>(-u, d, E) + El), (1.0f - u) * 0.5f, u);
+  const V w = u * u;
+  V P = splat<V>(1.0f / 15);
+  P = madd<V>(P, w, 1.0f / 13);
+  P = madd<V>(P, w, 1.0f / 11);
+  P = madd<V>(P, w, 1.0f / 9);
+  P = madd<V>(P, w, 1.0f / 7);
+  P = madd<V>(P, w, 1.0f / 5);
+  P = madd<V>(P, w, 1.0f / 3);
+  const V u2 = u + u;
+  return madd<V>(u2 * w, P, u2);
+}
+}  // namespace detail
+
 // log(1 + e^x) = max(x, 0) + log1p(e^-|x|), e^-|x| carried as hi + lo.
 template <class V>
 TA_HD V softplus(V x) {
   using T = scalar_t<V>;
+  if constexpr (sizeof(T) == 4) return max_nan(x, splat<V>(T(0))) + detail::log1p_exp_neg_abs_f32(x);
   V El;
   V E = detail::exp_neg_abs(x, El);
   return max_nan(x, splat<V>(T(0))) + detail::log1p_core(E, El);
@@ -841,6 +921,7 @@ TA_HD V softplus(V x) {
 template <class V>
 TA_HD V log_sigmoid(V x) {
   using T = scalar_t<V>;
+  if constexpr (sizeof(T) == 4) return min_nan(x, splat<V>(T(0))) - detail::log1p_exp_neg_abs_f32(x);
   V El;
   V E = detail::exp_neg_abs(x, El);
   return min_nan(x, splat<V>(T(0))) - detail::log1p_core(E, El);
@@ -865,7 +946,7 @@ TA_HD V mul_exp(V m, V x, V xl = V{}) {
   using C = FP<T>;
   const T lo = C::kExpLo - T(16);
   ExpParts<V> p = exp_parts(floor_at(cap(x, C::kExpHi), lo), xl);
-  V r = ldexp2<V>(madd_acc<V>(m, p.s, m * p.tail), p.n);
+  V r = scale_by<V>(madd_acc<V>(m, p.s, m * p.tail), p.nf, p.n);
   return where<V>(x < splat<V>(lo), m * T(0), r);
 }
 
