@@ -17,11 +17,14 @@
 // number of threads. Rows of different layouts may differ in the last bits
 // (the sums run in a different order).
 //
-// Reductions keep one partial result per lane. The softmax normaliser uses
-// an online maximum: per block of kBlock vectors the running sum is rescaled
-// once to the new maximum, so memory is read once and exp runs about once
-// per element; a lane that has seen only -inf keeps the sum 0 instead of
-// exp(-inf - (-inf)) = NaN.
+// Reductions keep one partial result per lane. The normaliser of
+// log_softmax, of softmax on the column path and of cross entropy uses an
+// online maximum (online_lse1p): per block of kBlock vectors the running sum
+// is rescaled once to the new maximum, so memory is read once and exp runs
+// once per element; a lane that has seen only -inf keeps the sum 0 instead
+// of exp(-inf - (-inf)) = NaN. The sum is kept less its maximum's term, 1,
+// so that log of it is log1p of a number that is not rounded against 1.
+// softmax along a contiguous row takes the maximum first (row_softmax).
 #pragma once
 
 #include <algorithm>
@@ -213,50 +216,6 @@ TA_HD V total(V v) {
   if constexpr (Ctx::kCol) return v; else return splat<V>(hsum(v));
 }
 
-// Running maximum m and sum s of exp(x - m), per lane, over the vectors
-// xl(0..nv). first(bm) sees the maximum of the first block before any sum is
-// taken; each(k, x, shift) sees every vector in the second sweep of its block.
-template <class V, class Load, class First, class Each>
-TA_HD void online_lse(const Load& xl, int64_t nv, V& m, V& s, const First& first, const Each& each) {
-  using C = scalar_t<V>;
-  const C ninf = -std::numeric_limits<C>::infinity();
-  m = splat<V>(ninf);
-  s = splat<V>(C(0));
-  for (int64_t b = 0; b < nv; b += kBlock) {
-    const int64_t e = std::min(nv, b + kBlock);
-    V bm = splat<V>(ninf);
-    for (int64_t k = b; k < e; ++k) bm = max_nan(bm, xl(k));
-    if (b == 0) first(bm);
-    const V mn = max_nan(m, bm);
-    // A lane whose maximum is still -inf has only seen exp(-inf) = 0 terms.
-    const V shift = where<V>(mn == ninf, C(0), mn);
-    V acc = splat<V>(C(0));
-    for (int64_t k = b; k < e; ++k) {
-      const V x = xl(k);
-      acc += m::exp(x - shift);
-      each(k, x);
-    }
-    s = madd(s, m::exp(m - shift), acc);
-    m = mn;
-  }
-}
-
-// Lanes' (max, sum) pairs combined into the row's, in every lane (row path).
-// A row of -inf keeps max -inf, so that the normalisation pass gives NaN as
-// PyTorch does.
-template <class Ctx, class V>
-TA_HD void combine_lse(V& m, V& s) {
-  if constexpr (!Ctx::kCol) {
-    using C = scalar_t<V>;
-    const C mx = hmax(m);
-    const C shift = mx == -std::numeric_limits<C>::infinity() ? C(0) : mx;
-    C sum = C(0);
-    for (int i = 0; i < traits<V>::lanes; ++i) sum += s[i] * m::exp(m[i] - shift);
-    m = splat<V>(mx);
-    s = splat<V>(sum);
-  }
-}
-
 // ---------------------------------------------------------- the driver ---
 // Runs a row body over a RowCall in the path its layout allows. Body has
 // kOps operands (kOut outputs first); row(k) is true for the operands that
@@ -359,6 +318,99 @@ TA_HD scalar_t<V> compensated_total(V sum, V err) {
   return static_cast<scalar_t<V>>(t);
 }
 
+// Running maximum m and E = S - 1, S the sum of exp(x - m), per lane, over
+// the vectors xl(0..nv), for log S = log1p(E). Where one logit dominates, S
+// is 1 plus a tiny E: log(S) of a rounded S is then only accurate to an ulp
+// of 1, while log1p of E kept apart is accurate relative to its own size
+// (log_softmax at the maximum, the loss of a confident correct prediction).
+// The maximum's own term is exactly e^0 = 1, so E is tracked in place of S,
+// as t + c (c the compensation of the rounding errors of the additions):
+//   a block that raises the maximum by D holds the new maximum's 1 in its
+//   sum a:  E' = (a - 1) + e^-D (1 + E), where a - 1 is exact while a < 2
+//   (Sterbenz) and only terms of E' itself round;
+//   otherwise  E' = E + a.
+// A lane that has seen only -inf has S = 0, E = -1, which the first formula
+// continues correctly (e^-D = 0, 1 + E = 0). Memory is read once: per block
+// of kBlock vectors the maximum, then a second sweep over the block (in
+// cache) takes the exponentials, so exp runs once per element. x - m is
+// carried as an exact pair (exp_minus): rounding it would cost |x - m| / 2
+// ulps of each term, and of E where those terms are all of it.
+// first(bm) sees the maximum of the first block before any sum is taken;
+// each(k, x) sees every vector in the second sweep of its block.
+template <class V, class Load, class First, class Each>
+TA_HD void online_lse1p(const Load& xl, int64_t nv, V& m, V& t, V& c, const First& first, const Each& each) {
+  using C = scalar_t<V>;
+  const C ninf = -std::numeric_limits<C>::infinity();
+  m = splat<V>(ninf);
+  t = splat<V>(C(-1));
+  c = splat<V>(C(0));
+  for (int64_t b = 0; b < nv; b += kBlock) {
+    const int64_t e = std::min(nv, b + kBlock);
+    V bm = splat<V>(ninf);
+    for (int64_t k = b; k < e; ++k) bm = max_nan(bm, xl(k));
+    if (b == 0) first(bm);
+    const V mn = max_nan(m, bm);
+    // A lane whose maximum is still -inf has only seen exp(-inf) = 0 terms.
+    const V shift = where<V>(mn == ninf, C(0), mn);
+    V acc = splat<V>(C(0)), err = splat<V>(C(0));
+    for (int64_t k = b; k < e; ++k) {
+      const V x = xl(k);
+      add_compensated(acc, err, exp_minus(x, shift));
+      each(k, x);
+    }
+    // NaN maxima compare false and take the second branch, where acc is NaN.
+    const mask_t<V> grew = mn > m;
+    const V f = exp_minus(m, shift);
+    V tg, cg, ts, cs;
+    two_sum<V>(acc - C(1), f * (C(1) + t), tg, cg);
+    cg += madd(f, c, err);
+    two_sum<V>(t, acc, ts, cs);
+    cs += c + err;
+    t = where<V>(grew, tg, ts);
+    c = where<V>(grew, cg, cs);
+    m = mn;
+  }
+}
+
+// log S from the lanes' (m, t, c) of online_lse1p: per lane on the column
+// path; on the row path the lanes' sums are combined into the row's, in
+// double with every addition's error kept (two_sum), and m becomes the row's
+// maximum in every lane. The first lane at the row's maximum holds the 1
+// that is left out of E; other lanes at the maximum bring 1 + E_i (ties at
+// the maximum make E >= 1). A row of -inf keeps max -inf and gives
+// log S = log1p(-1) = -inf, so that x - max - log S is NaN as in PyTorch.
+template <class Ctx, class V>
+TA_HD V log_sum(V& m, V t, V c) {
+  using C = scalar_t<V>;
+  if constexpr (Ctx::kCol) {
+    return m::log1p(t + c);
+  } else {
+    const C ninf = -std::numeric_limits<C>::infinity();
+    const C mx = hmax(m);
+    double s = 0, err = 0;
+    const auto add = [&](double v) {
+      double hi, lo;
+      two_sum<double>(s, v, hi, lo);
+      s = hi;
+      err += lo;
+    };
+    bool one = false;
+    for (int i = 0; i < traits<V>::lanes; ++i) {
+      if (m[i] == mx && !one) {
+        one = true;
+        add(t[i]);
+        add(c[i]);
+      } else if (m[i] != ninf) {  // a lane of -inf has 1 + t = 0
+        const double f = m[i] == mx ? 1.0 : exp_minus<double>(m[i], mx);
+        add(f * (1.0 + static_cast<double>(t[i])));
+        add(f * static_cast<double>(c[i]));
+      }
+    }
+    m = splat<V>(mx);
+    return splat<V>(static_cast<C>(m::log1p(s + err)));
+  }
+}
+
 // Softmax of one contiguous row with one exp per element (exp dominates the
 // cost): the maximum, then e = exp(x - max) kept while it is summed, then
 // e / sum. A row of -inf gives exp(-inf + inf) = NaN, as in PyTorch; a NaN
@@ -422,18 +474,22 @@ struct SoftmaxFwd {
     // Padding becomes -inf after the sign, contributing exp(-inf) = 0.
     const C pad = -std::numeric_limits<C>::infinity() * sgn;
     const auto xl = [&](int64_t k) { return x.load(k, pad) * sgn; };
-    if constexpr (!Ctx::kCol) {
-      if (!log) return row_softmax<SY>(y, xl, nv);
+    V mx, t, c;
+    if (!log) {
+      if constexpr (Ctx::kCol) {
+        online_lse1p(xl, nv, mx, t, c, [](V) {}, [](int64_t, V) {});
+        const V sum = (C(1) + t) + c;
+        for (int64_t k = 0; k < nv; ++k) y.store(k, exp_minus(xl(k), mx) / sum);
+      } else {
+        row_softmax<SY>(y, xl, nv);
+      }
+      return;
     }
-    V mx, sum;
-    online_lse(xl, nv, mx, sum, [](V) {}, [](int64_t, V) {});
-    combine_lse<Ctx>(mx, sum);
-    if (log) {
-      const V ls = m::log(sum);
-      for (int64_t k = 0; k < nv; ++k) y.store(k, (xl(k) - mx) - ls);
-    } else {
-      for (int64_t k = 0; k < nv; ++k) y.store(k, exp_minus(xl(k), mx) / sum);
-    }
+    // (x - max) - log1p(E): the two terms have opposite signs, so nothing
+    // cancels and the result keeps the relative accuracy of each.
+    online_lse1p(xl, nv, mx, t, c, [](V) {}, [](int64_t, V) {});
+    const V ls = log_sum<Ctx>(mx, t, c);
+    for (int64_t k = 0; k < nv; ++k) y.store(k, (xl(k) - mx) - ls);
   }
 };
 
@@ -583,13 +639,13 @@ struct CeForward {
         acc += where<V>(x.valid(k), q * (xv - r), C(0));
       }
     };
-    V mx, sum;
-    online_lse(xl, nv, mx, sum, first, each);
-    combine_lse<Ctx>(mx, sum);
+    V mx, ts, cs;
+    online_lse1p(xl, nv, mx, ts, cs, first, each);
+    const V ls = log_sum<Ctx>(mx, ts, cs);
     const V a = total<Ctx>(acc), qs = total<Ctx>(qsum);
     const C* wp = static_cast<const C*>(weight);
     for (int j = 0; j < ctx.lanes(); ++j) {
-      const C mj = mx[j], lj = m::log(sum[j]), rj = r[j];
+      const C mj = mx[j], lj = ls[j], rj = r[j];
       C loss;
       if constexpr (kProb) {
         loss = qs[j] * ((mj - rj) + lj) - a[j];
