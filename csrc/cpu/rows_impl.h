@@ -303,7 +303,9 @@ inline V exp_minus(V x, V mx) {
 // The row's sum of exponentials is kept with each lane's rounding errors
 // (two_sum into err) and the lanes are added in double: a plain float sum of
 // a long row drifts by several ulps, which the division passes on to every
-// output.
+// output. Double holds float lanes' partial sums to far below a float ulp;
+// float64 lanes are added with their errors kept too (one rounding per lane
+// would cost up to half an ulp each).
 template <class V>
 TA_HD void add_compensated(V& sum, V& err, V e) {
   V s, d;
@@ -313,9 +315,18 @@ TA_HD void add_compensated(V& sum, V& err, V e) {
 }
 template <class V>
 TA_HD scalar_t<V> compensated_total(V sum, V err) {
-  double t = 0;
-  for (int i = 0; i < traits<V>::lanes; ++i) t += static_cast<double>(sum[i]) + static_cast<double>(err[i]);
-  return static_cast<scalar_t<V>>(t);
+  double t = 0, e = 0;
+  for (int i = 0; i < traits<V>::lanes; ++i) {
+    if constexpr (sizeof(scalar_t<V>) == 4) {
+      t += static_cast<double>(sum[i]) + static_cast<double>(err[i]);
+    } else {
+      double s, d;
+      two_sum<double>(t, sum[i], s, d);
+      t = s;
+      e += d + err[i];
+    }
+  }
+  return static_cast<scalar_t<V>>(t + e);
 }
 
 // Running maximum m and E = S - 1, S the sum of exp(x - m), per lane, over
