@@ -40,6 +40,18 @@ def test_rows(name, dtype):
     assert A.violations(name + " (rows)", r, dtype) == []
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=["float32", "float64"])
+def test_rows_dominant_logits(dtype):
+    """log_softmax's forward in plain ulps over rows that include dominant
+    maxima (float64 against mpmath), where log(1 + E) of a rounded 1 + E
+    (PyTorch's log_softmax) is millions of ulps from -log1p(E) at the
+    maximum: the sweep has teeth."""
+    r = A.measure_rows("log_softmax", dtype, rows=2)
+    assert A.violations("log_softmax (rows)", r, dtype) == []
+    assert r["fwd torch"].max_ulp > 1e6
+    assert A.violations("log_softmax (rows)", {**r, "fwd ours": r["fwd torch"]}, dtype)
+
+
 def test_sweep_finds_known_errors():
     """The sweep has teeth: PyTorch's silu (x * sigmoid(x), with sigmoid(x)
     subnormal far left) is far past the bound, and the float32 sweep covers
