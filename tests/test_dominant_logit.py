@@ -133,7 +133,8 @@ def test_softmax_and_softmin_dominant_rows(dtype):
 def ce_layouts(x, t):
     """(name, logits, targets) with row i of x as sample i: (N, C) on the row
     path, (N, C) with samples adjacent and (1, C, N) on the column path, and
-    strided classes on the gather path."""
+    strided classes on the gather path. The logits are computed from x, so
+    that gradients come back to x."""
     yield "row", x, t
     yield "column", x.t().contiguous().t(), t
     yield "3d", x.t().contiguous()[None], t[None]
@@ -145,24 +146,34 @@ def ce_layouts(x, t):
 @pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weighted"])
 @pytest.mark.parametrize("dtype", [F32, F64], ids=["float32", "float64"])
 def test_cross_entropy_of_a_confident_prediction(dtype, weighted):
-    """Target = the (first) maximum: the loss is w_t log1p(E), tiny and
-    relatively accurate; reduction='none' gives it per row."""
+    """Target = the (first) maximum: the loss is w_t log1p(E) and its gradient
+    at the target w_t (p_t - 1) = -w_t E / (1 + E), both tiny and relatively
+    accurate (E the sum of e^(x - max) less the target's own 1)."""
     g = torch.Generator().manual_seed(3)
+    mp = A._mp()
     for n, gap, ties in cases(dtype):
         if n == 1:
             continue  # the loss is exactly 0
         x = dominant(dtype, n, gap, ties)
         t = x.argmax(1)
         w = (torch.rand(n, generator=g, dtype=F64) + 0.5).to(dtype) if weighted else None
-        ex, lo = exact_log_softmax(x)
-        idx = t[:, None]
         wt = w.to(F64)[t] if weighted else torch.ones(x.shape[0], dtype=F64)
-        # -w_t log_softmax_t as hi + lo: w_t (hi + lo) = w_t hi + w_t lo, the first part exact in mpmath.
-        mp = A._mp()
-        vals = [-mp.mpf(a) * (mp.mpf(h) + mp.mpf(l_))
-                for a, h, l_ in zip(wt.tolist(), ex.gather(1, idx).flatten().tolist(), lo.gather(1, idx).flatten().tolist())]
-        hi = torch.tensor([float(v) for v in vals], dtype=F64)
-        rest = torch.tensor([float(v - h) for v, h in zip(vals, hi.tolist())], dtype=F64)
-        for name, xl, tl in ce_layouts(x, t):
-            loss = F.cross_entropy(xl, tl, weight=w, reduction="none").reshape(-1)
-            check(loss, hi, rest, dtype, x[:, 0], f"n={n} gap={gap} ties={ties} {name}", n=n)
+        loss_mp, grad_mp = [], []
+        for row, ti, wi in zip(x.to(F64).tolist(), t.tolist(), wt.tolist()):
+            r = [mp.mpf(v) for v in row]
+            e = mp.fsum(mp.exp(v - r[ti]) for j, v in enumerate(r) if j != ti)
+            loss_mp.append(wi * mp.log1p(e))
+            grad_mp.append(-wi * e / (1 + e))
+
+        def hilo(vals):
+            hi = [float(v) for v in vals]
+            return torch.tensor(hi, dtype=F64), torch.tensor([float(v - h) for v, h in zip(vals, hi)], dtype=F64)
+
+        (lhi, llo), (ghi, glo) = hilo(loss_mp), hilo(grad_mp)
+        for name, xl, tl in ce_layouts(x.clone().requires_grad_(True), t):
+            what = f"n={n} gap={gap} ties={ties} {name}"
+            loss = F.cross_entropy(xl, tl, weight=w, reduction="none")
+            check(loss.detach().reshape(-1), lhi, llo, dtype, x[:, 0], what, n=n)
+            (gx,) = torch.autograd.grad(loss.sum(), xl)
+            gx = gx.reshape(x.shape[1], -1).t() if name == "3d" else gx
+            check(gx.gather(1, t[:, None]).flatten(), ghi, glo, dtype, x[:, 0], what + " grad", n=n)

@@ -742,14 +742,18 @@ struct CeBackward {
         const V d = eps == C(0) ? qs * p : qs * p - spread * w.load(k);
         dx.store(k, where<V>(ignored, C(0), u * d));
       }
-      // The target's own element, whose q has the (1 - e) w_t term.
+      // The target's own element, whose q = (1 - e) w_t + (e / n) w_t has
+      // the first term: sum(q) p - q = sum(q) (p - 1) + (e / n)(sum w - w_t),
+      // with p - 1 = expm1(log p). For a confident correct prediction p - 1
+      // is the tiny -(1 - p), which p rounded near 1 would only give to an
+      // ulp of 1.
       for (int j = 0; j < ctx.lanes(); ++j) {
         if (act[j] == C(0)) continue;
         const int64_t t = *reinterpret_cast<const int64_t*>(ctx.at(T, j));
         const C xt = load1<S>(reinterpret_cast<const R_t<S>*>(ctx.elem_at(X, j, t)));
-        const C p = m::exp((xt - mx[j]) - ls[j]);
-        const C q = keep * wp[t] + spread * wp[t];
-        store1<S>(reinterpret_cast<R_t<S>*>(ctx.elem_at(0, j, t)), u[j] * (qs[j] * p - q));
+        const C pm1 = m::expm1((xt - mx[j]) - ls[j]);
+        const C d = madd(qs[j], pm1, spread * (sum_w - wp[t]));
+        store1<S>(reinterpret_cast<R_t<S>*>(ctx.elem_at(0, j, t)), u[j] * d);
       }
     } else {
       const auto t = ctx.template seq<S>(T);
