@@ -529,16 +529,25 @@ struct SoftmaxBwd {
     // (a single chain is latency-bound); the order is fixed by the row length.
     V acc[4] = {splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0))};
     int64_t k = 0;
+    V dot;
     if (log) {
       for (; k + 4 <= nv; k += 4)
         for (int j = 0; j < 4; ++j) acc[j] += g.load(k + j, C(0));
       for (; k < nv; ++k) acc[0] += g.load(k, C(0));
+      dot = total<Ctx>((acc[0] + acc[1]) + (acc[2] + acc[3])) * sgn;
     } else {
+      // sum(g y) keeps its additions' errors (as the forward's sum does):
+      // where one y dominates, every addition to its accumulator rounds at
+      // that term's ulp, and a chain of n / (4 W) of them piles up to
+      // several ulps of the result.
+      V err[4] = {splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0))};
       for (; k + 4 <= nv; k += 4)
-        for (int j = 0; j < 4; ++j) acc[j] = madd(g.load(k + j, C(0)), y.load(k + j, C(0)), acc[j]);
-      for (; k < nv; ++k) acc[0] = madd(g.load(k, C(0)), y.load(k, C(0)), acc[0]);
+        for (int j = 0; j < 4; ++j) add_compensated(acc[j], err[j], g.load(k + j, C(0)) * y.load(k + j, C(0)));
+      for (; k < nv; ++k) add_compensated(acc[0], err[0], g.load(k, C(0)) * y.load(k, C(0)));
+      V sum = acc[0], e = (err[0] + err[1]) + (err[2] + err[3]);
+      for (int j = 1; j < 4; ++j) add_compensated(sum, e, acc[j]);
+      if constexpr (Ctx::kCol) dot = (sum + e) * sgn; else dot = splat<V>(compensated_total(sum, e)) * sgn;
     }
-    const V dot = total<Ctx>((acc[0] + acc[1]) + (acc[2] + acc[3])) * sgn;
     if (log) {
       for (int64_t k = 0; k < nv; ++k) dx.store(k, g.load(k, C(0)) * sgn - m::exp(y.load(k, C(0))) * dot);
     } else {
