@@ -33,21 +33,20 @@ def test_ulp_bounds_float64(op):
     assert A.violations(op.name, r, F64) == []
 
 
-@pytest.mark.parametrize("dtype", [F32, BF16], ids=["float32", "bfloat16"])
+@pytest.mark.parametrize("dtype", [F32, F64, BF16], ids=["float32", "float64", "bfloat16"])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_rows(name, dtype):
-    r = A.measure_rows(name, dtype, rows=16)
+    # float64 against mpmath: 2 rows of each kind.
+    r = A.measure_rows(name, dtype, rows=2 if dtype == F64 else 16)
     assert A.violations(name + " (rows)", r, dtype) == []
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=["float32", "float64"])
 def test_rows_dominant_logits(dtype):
-    """log_softmax's forward in plain ulps over rows that include dominant
-    maxima (float64 against mpmath), where log(1 + E) of a rounded 1 + E
+    """The rows include dominant maxima, where log(1 + E) of a rounded 1 + E
     (PyTorch's log_softmax) is millions of ulps from -log1p(E) at the
-    maximum: the sweep has teeth."""
-    r = A.measure_rows("log_softmax", dtype, rows=2)
-    assert A.violations("log_softmax (rows)", r, dtype) == []
+    maximum: the plain-ulp check of log_softmax's forward has teeth."""
+    r = A.measure_rows("log_softmax", dtype, rows=1)
     assert r["fwd torch"].max_ulp > 1e6
     assert A.violations("log_softmax (rows)", {**r, "fwd ours": r["fwd torch"]}, dtype)
 
