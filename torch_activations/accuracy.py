@@ -30,7 +30,7 @@ Backward
 """
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -84,6 +84,11 @@ def _mp_funcs():
         with mp.extradps(extra):
             return +(x - mp.tanh(x)), mp.tanh(x) ** 2
 
+    # beta is the double the caller passed (1.702 is not a float32).
+    def swish(x, beta):
+        b = mp.mpf(beta)
+        return x * sig(b * x), sig(b * x) * (1 + b * x * sig(-b * x))
+
     # PyTorch's softplus is x itself above the threshold (20 by default).
     def softplus(x):
         return (x, 1 + 0 * x) if x > 20 else (sp(x), sig(x))
@@ -92,6 +97,7 @@ def _mp_funcs():
         "sigmoid": lambda x: (sig(x), sig(x) * sig(-x)),
         "tanh": lambda x: (mp.tanh(x), mp.sech(x) ** 2),
         "silu": lambda x: (x * sig(x), sig(x) * (1 + x * sig(-x))),
+        "swish": swish,
         "gelu": lambda x: (x * Phi(x), Phi(x) + x * phi(x)),
         "gelu_tanh": gelu_tanh,
         "elu": lambda x: elu(x, 1, 1),
@@ -136,6 +142,7 @@ class AccOp:
     # Backward op taking the saved output: (ours(g, y), torch's(g, y), exact(y) in float64, mpmath(y)).
     saved_output: Optional[Tuple[Callable, Callable, Callable, Callable]] = None
     droots: Sequence[float] = ()     # roots of f' (dense windows around them)
+    params: Dict[str, float] = field(default_factory=dict)  # keyword arguments of the reference
 
 
 def _sig_bwd_exact(y):
@@ -181,12 +188,22 @@ OPS: List[AccOp] = [
     AccOp("glu (sigmoid part)", "sigmoid", _glu_ours, _glu_torch),
 ]
 
+
+def _swish_op(beta: float) -> AccOp:
+    # f'(x) = s (1 + beta x (1 - s)), s = sigmoid(beta x): silu's root, scaled.
+    return AccOp(f"swish beta={beta:g}", "swish", lambda x: F.swish(x, beta),
+                 lambda x: x * torch.sigmoid(beta * x), droots=(SILU_ROOT / beta,), params={"beta": beta})
+
+
+# beta = 1 is silu above; 1.702 is the sigmoid approximation of GELU.
+SWISH_BETAS = (0.5, 1.702, 2.0, -1.0)
+OPS += [_swish_op(b) for b in SWISH_BETAS]
 OPS_BY_NAME = {op.name: op for op in OPS}
 
 
 def _ref64(op: AccOp, x: Tensor) -> Tuple[Tensor, Tensor]:
     key = {"gelu_tanh": "gelu"}.get(op.ref, op.ref)
-    params = {"approximate": "tanh"} if op.ref == "gelu_tanh" else {}
+    params = {"approximate": "tanh"} if op.ref == "gelu_tanh" else dict(op.params)
     return REFERENCES[key](x.to(F64), **params)
 
 
@@ -346,7 +363,7 @@ def _mp_refine(op: AccOp, x: Tensor, f: Tensor, d: Tensor, droots: Sequence[floa
     f = f.clone()
     xl = xd.tolist()
     for i in idx:
-        fv, dv = fn(mp.mpf(xl[i]))
+        fv, dv = fn(mp.mpf(xl[i]), **op.params)
         f[i], d[i] = float(fv), float(dv)
     return f, d
 
@@ -416,7 +433,7 @@ def measure_f64(op: AccOp, points: int, seed: int = 0) -> Dict[str, Err]:
         one = torch.ones_like(yo)
         gol, gtl = ours_b(one, yo).tolist(), torch_b(one, yo).tolist()
     for i, xv in enumerate(xl):
-        fv, dv = fn(mp.mpf(xv))
+        fv, dv = fn(mp.mpf(xv), **op.params)
         if op.saved_output:
             dv = mp_b(mp.mpf(yol[i]))
         for k, got, ex in (("fwd ours", yol[i], fv), ("fwd torch", ytl[i], fv),
@@ -689,7 +706,7 @@ place (ulp) of the output dtype at the exact value; ours and PyTorch's built-in 
 * **d/dx** is the backward op with grad_output = 1 (through autograd). sigmoid and tanh's
   backward ops take the saved output y, so they are measured as functions of their own inputs
   (1, y): exact y (1 - y) and (1 - y)(1 + y) of the rounded y.
-* **Roots of f'.** Near a root x0 of f' (silu, gelu, mish) the derivative is ill-conditioned:
+* **Roots of f'.** Near a root x0 of f' (silu, swish, gelu, mish) the derivative is ill-conditioned:
   its relative condition number kappa(x) = |x f''(x) / f'(x)| is unbounded, and an error of an
   ulp in any intermediate that depends on x becomes ~kappa ulps of f'. Within |x - x0| < 1 the
   d/dx error is given per unit of max(1, kappa) ("near roots"); outside, in plain ulps ("far").
