@@ -148,7 +148,8 @@ def ce_layouts(x, t):
 def test_cross_entropy_of_a_confident_prediction(dtype, weighted):
     """Target = the (first) maximum: the loss is w_t log1p(E) and its gradient
     at the target w_t (p_t - 1) = -w_t E / (1 + E), both tiny and relatively
-    accurate (E the sum of e^(x - max) less the target's own 1)."""
+    accurate (E the sum of e^(x - max) less the target's own 1); the loss
+    too with the target given as one-hot probabilities."""
     g = torch.Generator().manual_seed(3)
     mp = A._mp()
     for n, gap, ties in cases(dtype):
@@ -177,3 +178,12 @@ def test_cross_entropy_of_a_confident_prediction(dtype, weighted):
             (gx,) = torch.autograd.grad(loss.sum(), xl)
             gx = gx.reshape(x.shape[1], -1).t() if name == "3d" else gx
             check(gx.gather(1, t[:, None]).flatten(), ghi, glo, dtype, x[:, 0], what + " grad", n=n)
+        # The same target as probabilities (one-hot, in the logits' layout):
+        # the loss sum(q) L - sum q (x - max), whose second sum is 0.
+        onehot = torch.nn.functional.one_hot(t, n).to(dtype)
+        wide = torch.zeros(x.shape[0], 2 * n, dtype=dtype)
+        wide[:, ::2] = x
+        for name, xl, tl in (("row", x, onehot), ("column", x.t().contiguous().t(), onehot.t().contiguous().t()),
+                             ("gather", wide[:, ::2], onehot)):
+            loss = F.cross_entropy(xl, tl, weight=w, reduction="none")
+            check(loss, lhi, llo, dtype, x[:, 0], f"n={n} gap={gap} ties={ties} {name} probabilities", n=n)

@@ -346,10 +346,11 @@ TA_HD scalar_t<V> compensated_total(V sum, V err) {
 // cache) takes the exponentials, so exp runs once per element. x - m is
 // carried as an exact pair (exp_minus): rounding it would cost |x - m| / 2
 // ulps of each term, and of E where those terms are all of it.
-// first(bm) sees the maximum of the first block before any sum is taken;
-// each(k, x) sees every vector in the second sweep of its block.
-template <class V, class Load, class First, class Each>
-TA_HD void online_lse1p(const Load& xl, int64_t nv, V& m, V& t, V& c, const First& first, const Each& each) {
+// block(shift) sees, before the second sweep of each block, the running
+// maximum with the block's included (0 while it is -inf), which the sweep
+// subtracts; each(k, x) sees every vector in that sweep.
+template <class V, class Load, class Block, class Each>
+TA_HD void online_lse1p(const Load& xl, int64_t nv, V& m, V& t, V& c, const Block& block, const Each& each) {
   using C = scalar_t<V>;
   const C ninf = -std::numeric_limits<C>::infinity();
   m = splat<V>(ninf);
@@ -359,10 +360,10 @@ TA_HD void online_lse1p(const Load& xl, int64_t nv, V& m, V& t, V& c, const Firs
     const int64_t e = std::min(nv, b + kBlock);
     V bm = splat<V>(ninf);
     for (int64_t k = b; k < e; ++k) bm = max_nan(bm, xl(k));
-    if (b == 0) first(bm);
     const V mn = max_nan(m, bm);
     // A lane whose maximum is still -inf has only seen exp(-inf) = 0 terms.
     const V shift = where<V>(mn == ninf, C(0), mn);
+    block(shift);
     V acc = splat<V>(C(0)), err = splat<V>(C(0));
     for (int64_t k = b; k < e; ++k) {
       const V x = xl(k);
@@ -615,9 +616,15 @@ struct SoftmaxDbwd {
 // exp(x - M): x - M - L is log p without the rounding of a stored
 // logsumexp, which matters for large logits.
 //
-// Sums of q_c x_c are taken relative to r, the maximum of the row's first
-// block: the terms x - r are small where the logits are close, as
-// log-probabilities are, instead of carrying the logits' magnitude.
+// With the sum of exp(x - M) kept as 1 + E (online_lse1p), L = log1p(E),
+// and A = sum_c q_c (x_c - M) <= 0, the loss is sum(q) L - A: two terms of
+// the same sign, so a small loss (a confident correct prediction, L ~ E) is
+// as accurate as a large one. A is summed relative to each lane's running
+// maximum and moved along with it (A -= sum(q) D when the maximum grows by
+// D), the lanes then moved to the row's M: the terms x - M stay small where
+// the logits are close instead of carrying their magnitude, and the moves
+// add nothing where the q seen so far are 0 (a one-hot target at the
+// maximum).
 template <class S, CeFwd kKind>
 struct CeForward {
   static constexpr bool kProb = kKind == CeFwd::Prob;
@@ -644,31 +651,45 @@ struct CeForward {
     const int64_t nv = x.count();
     const C ninf = -std::numeric_limits<C>::infinity();
     const C keep = C(1) - eps, spread = eps / C(ctx.n);
-    V r = splat<V>(C(0)), acc = splat<V>(C(0)), qsum = splat<V>(C(0));
+    // acc = sum q (x - ref) and qsum = sum q per lane, ref the lane's shift.
+    // (Smoothing with class indices: q = w here, scaled by e / n below.)
+    V ref = splat<V>(C(0)), acc = splat<V>(C(0)), qsum = splat<V>(C(0));
     const auto xl = [&](int64_t k) { return x.load(k, ninf); };
-    const auto first = [&](V bm) {
-      r = Ctx::kCol ? bm : splat<V>(hmax(bm));
-      r = where<V>(r == ninf, C(0), r);
+    const auto block = [&](V shift) {
+      if constexpr (kKind != CeFwd::Index) {
+        acc = madd(qsum, ref - shift, acc);
+        ref = shift;
+      }
     };
     const auto each = [&](int64_t k, V xv) {
-      if constexpr (kKind == CeFwd::IndexSmooth) {
-        acc += where<V>(x.valid(k), w.load(k) * (xv - r), C(0));
-      } else if constexpr (kProb) {
-        const V q = w.load(k) * madd(t.load(k, C(0)), keep, spread);
+      if constexpr (kKind != CeFwd::Index) {
+        // Padding has weight 0 (and target 0).
+        const V q = kProb ? w.load(k) * madd(t.load(k, C(0)), keep, spread) : w.load(k);
         qsum += q;
-        acc += where<V>(x.valid(k), q * (xv - r), C(0));
+        acc += where<V>(x.valid(k), q * (xv - ref), C(0));
       }
     };
     V mx, ts, cs;
-    online_lse1p(xl, nv, mx, ts, cs, first, each);
+    online_lse1p(xl, nv, mx, ts, cs, block, each);
     const V ls = log_sum<Ctx>(mx, ts, cs);
-    const V a = total<Ctx>(acc), qs = total<Ctx>(qsum);
+    V a = acc, qs = qsum;
+    if constexpr (!Ctx::kCol && kKind != CeFwd::Index) {
+      // The lanes' sums moved to the row's maximum, in double.
+      const double top = mx[0] == ninf ? 0.0 : static_cast<double>(mx[0]);
+      double sa = 0, sq = 0;
+      for (int i = 0; i < W; ++i) {
+        sa += static_cast<double>(acc[i]) - static_cast<double>(qsum[i]) * (top - static_cast<double>(ref[i]));
+        sq += static_cast<double>(qsum[i]);
+      }
+      a = splat<V>(static_cast<C>(sa));
+      qs = splat<V>(static_cast<C>(sq));
+    }
     const C* wp = static_cast<const C*>(weight);
     for (int j = 0; j < ctx.lanes(); ++j) {
-      const C mj = mx[j], lj = ls[j], rj = r[j];
+      const C mj = mx[j], lj = ls[j];
       C loss;
       if constexpr (kProb) {
-        loss = qs[j] * ((mj - rj) + lj) - a[j];
+        loss = qs[j] * lj - a[j];
       } else {
         const int64_t ti = *reinterpret_cast<const int64_t*>(ctx.at(4, j));
         if (ti == ignore) {
@@ -677,7 +698,7 @@ struct CeForward {
           const C xt = load1<S>(reinterpret_cast<const R_t<S>*>(ctx.elem_at(3, j, ti)));
           loss = wp[ti] * ((mj - xt) + lj);
           if constexpr (kKind == CeFwd::IndexSmooth) {
-            loss = keep * loss + spread * (sum_w * ((mj - rj) + lj) - a[j]);
+            loss = keep * loss + spread * (sum_w * lj - a[j]);
           }
         }
       }
