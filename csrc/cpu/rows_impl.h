@@ -17,11 +17,14 @@
 // number of threads. Rows of different layouts may differ in the last bits
 // (the sums run in a different order).
 //
-// Reductions keep one partial result per lane. The softmax normaliser uses
-// an online maximum: per block of kBlock vectors the running sum is rescaled
-// once to the new maximum, so memory is read once and exp runs about once
-// per element; a lane that has seen only -inf keeps the sum 0 instead of
-// exp(-inf - (-inf)) = NaN.
+// Reductions keep one partial result per lane. The normaliser of
+// log_softmax, of softmax on the column path and of cross entropy uses an
+// online maximum (online_lse1p): per block of kBlock vectors the running sum
+// is rescaled once to the new maximum, so memory is read once and exp runs
+// once per element; a lane that has seen only -inf keeps the sum 0 instead
+// of exp(-inf - (-inf)) = NaN. The sum is kept less its maximum's term, 1,
+// so that log of it is log1p of a number that is not rounded against 1.
+// softmax along a contiguous row takes the maximum first (row_softmax).
 #pragma once
 
 #include <algorithm>
@@ -213,50 +216,6 @@ TA_HD V total(V v) {
   if constexpr (Ctx::kCol) return v; else return splat<V>(hsum(v));
 }
 
-// Running maximum m and sum s of exp(x - m), per lane, over the vectors
-// xl(0..nv). first(bm) sees the maximum of the first block before any sum is
-// taken; each(k, x, shift) sees every vector in the second sweep of its block.
-template <class V, class Load, class First, class Each>
-TA_HD void online_lse(const Load& xl, int64_t nv, V& m, V& s, const First& first, const Each& each) {
-  using C = scalar_t<V>;
-  const C ninf = -std::numeric_limits<C>::infinity();
-  m = splat<V>(ninf);
-  s = splat<V>(C(0));
-  for (int64_t b = 0; b < nv; b += kBlock) {
-    const int64_t e = std::min(nv, b + kBlock);
-    V bm = splat<V>(ninf);
-    for (int64_t k = b; k < e; ++k) bm = max_nan(bm, xl(k));
-    if (b == 0) first(bm);
-    const V mn = max_nan(m, bm);
-    // A lane whose maximum is still -inf has only seen exp(-inf) = 0 terms.
-    const V shift = where<V>(mn == ninf, C(0), mn);
-    V acc = splat<V>(C(0));
-    for (int64_t k = b; k < e; ++k) {
-      const V x = xl(k);
-      acc += m::exp(x - shift);
-      each(k, x);
-    }
-    s = madd(s, m::exp(m - shift), acc);
-    m = mn;
-  }
-}
-
-// Lanes' (max, sum) pairs combined into the row's, in every lane (row path).
-// A row of -inf keeps max -inf, so that the normalisation pass gives NaN as
-// PyTorch does.
-template <class Ctx, class V>
-TA_HD void combine_lse(V& m, V& s) {
-  if constexpr (!Ctx::kCol) {
-    using C = scalar_t<V>;
-    const C mx = hmax(m);
-    const C shift = mx == -std::numeric_limits<C>::infinity() ? C(0) : mx;
-    C sum = C(0);
-    for (int i = 0; i < traits<V>::lanes; ++i) sum += s[i] * m::exp(m[i] - shift);
-    m = splat<V>(mx);
-    s = splat<V>(sum);
-  }
-}
-
 // ---------------------------------------------------------- the driver ---
 // Runs a row body over a RowCall in the path its layout allows. Body has
 // kOps operands (kOut outputs first); row(k) is true for the operands that
@@ -344,7 +303,9 @@ inline V exp_minus(V x, V mx) {
 // The row's sum of exponentials is kept with each lane's rounding errors
 // (two_sum into err) and the lanes are added in double: a plain float sum of
 // a long row drifts by several ulps, which the division passes on to every
-// output.
+// output. Double holds float lanes' partial sums to far below a float ulp;
+// float64 lanes are added with their errors kept too (one rounding per lane
+// would cost up to half an ulp each).
 template <class V>
 TA_HD void add_compensated(V& sum, V& err, V e) {
   V s, d;
@@ -354,9 +315,112 @@ TA_HD void add_compensated(V& sum, V& err, V e) {
 }
 template <class V>
 TA_HD scalar_t<V> compensated_total(V sum, V err) {
-  double t = 0;
-  for (int i = 0; i < traits<V>::lanes; ++i) t += static_cast<double>(sum[i]) + static_cast<double>(err[i]);
-  return static_cast<scalar_t<V>>(t);
+  double t = 0, e = 0;
+  for (int i = 0; i < traits<V>::lanes; ++i) {
+    if constexpr (sizeof(scalar_t<V>) == 4) {
+      t += static_cast<double>(sum[i]) + static_cast<double>(err[i]);
+    } else {
+      double s, d;
+      two_sum<double>(t, sum[i], s, d);
+      t = s;
+      e += d + err[i];
+    }
+  }
+  return static_cast<scalar_t<V>>(t + e);
+}
+
+// Running maximum m and E = S - 1, S the sum of exp(x - m), per lane, over
+// the vectors xl(0..nv), for log S = log1p(E). Where one logit dominates, S
+// is 1 plus a tiny E: log(S) of a rounded S is then only accurate to an ulp
+// of 1, while log1p of E kept apart is accurate relative to its own size
+// (log_softmax at the maximum, the loss of a confident correct prediction).
+// The maximum's own term is exactly e^0 = 1, so E is tracked in place of S,
+// as t + c (c the compensation of the rounding errors of the additions):
+//   a block that raises the maximum by D holds the new maximum's 1 in its
+//   sum a:  E' = (a - 1) + e^-D (1 + E), where a - 1 is exact while a < 2
+//   (Sterbenz) and only terms of E' itself round;
+//   otherwise  E' = E + a.
+// A lane that has seen only -inf has S = 0, E = -1, which the first formula
+// continues correctly (e^-D = 0, 1 + E = 0). Memory is read once: per block
+// of kBlock vectors the maximum, then a second sweep over the block (in
+// cache) takes the exponentials, so exp runs once per element. x - m is
+// carried as an exact pair (exp_minus): rounding it would cost |x - m| / 2
+// ulps of each term, and of E where those terms are all of it.
+// block(shift) sees, before the second sweep of each block, the running
+// maximum with the block's included (0 while it is -inf), which the sweep
+// subtracts; each(k, x) sees every vector in that sweep.
+template <class V, class Load, class Block, class Each>
+TA_HD void online_lse1p(const Load& xl, int64_t nv, V& m, V& t, V& c, const Block& block, const Each& each) {
+  using C = scalar_t<V>;
+  const C ninf = -std::numeric_limits<C>::infinity();
+  m = splat<V>(ninf);
+  t = splat<V>(C(-1));
+  c = splat<V>(C(0));
+  for (int64_t b = 0; b < nv; b += kBlock) {
+    const int64_t e = std::min(nv, b + kBlock);
+    V bm = splat<V>(ninf);
+    for (int64_t k = b; k < e; ++k) bm = max_nan(bm, xl(k));
+    const V mn = max_nan(m, bm);
+    // A lane whose maximum is still -inf has only seen exp(-inf) = 0 terms.
+    const V shift = where<V>(mn == ninf, C(0), mn);
+    block(shift);
+    V acc = splat<V>(C(0)), err = splat<V>(C(0));
+    for (int64_t k = b; k < e; ++k) {
+      const V x = xl(k);
+      add_compensated(acc, err, exp_minus(x, shift));
+      each(k, x);
+    }
+    // NaN maxima compare false and take the second branch, where acc is NaN.
+    const mask_t<V> grew = mn > m;
+    const V f = exp_minus(m, shift);
+    V tg, cg, ts, cs;
+    two_sum<V>(acc - C(1), f * (C(1) + t), tg, cg);
+    cg += madd(f, c, err);
+    two_sum<V>(t, acc, ts, cs);
+    cs += c + err;
+    t = where<V>(grew, tg, ts);
+    c = where<V>(grew, cg, cs);
+    m = mn;
+  }
+}
+
+// log S from the lanes' (m, t, c) of online_lse1p: per lane on the column
+// path; on the row path the lanes' sums are combined into the row's, in
+// double with every addition's error kept (two_sum), and m becomes the row's
+// maximum in every lane. The first lane at the row's maximum holds the 1
+// that is left out of E; other lanes at the maximum bring 1 + E_i (ties at
+// the maximum make E >= 1). A row of -inf keeps max -inf and gives
+// log S = log1p(-1) = -inf, so that x - max - log S is NaN as in PyTorch.
+template <class Ctx, class V>
+TA_HD V log_sum(V& m, V t, V c) {
+  using C = scalar_t<V>;
+  if constexpr (Ctx::kCol) {
+    return m::log1p(t + c);
+  } else {
+    const C ninf = -std::numeric_limits<C>::infinity();
+    const C mx = hmax(m);
+    double s = 0, err = 0;
+    const auto add = [&](double v) {
+      double hi, lo;
+      two_sum<double>(s, v, hi, lo);
+      s = hi;
+      err += lo;
+    };
+    bool one = false;
+    for (int i = 0; i < traits<V>::lanes; ++i) {
+      if (m[i] == mx && !one) {
+        one = true;
+        add(t[i]);
+        add(c[i]);
+      } else if (m[i] != ninf) {  // a lane of -inf has 1 + t = 0
+        const double f = m[i] == mx ? 1.0 : exp_minus<double>(m[i], mx);
+        add(f * (1.0 + static_cast<double>(t[i])));
+        add(f * static_cast<double>(c[i]));
+      }
+    }
+    m = splat<V>(mx);
+    return splat<V>(static_cast<C>(m::log1p(s + err)));
+  }
 }
 
 // Softmax of one contiguous row with one exp per element (exp dominates the
@@ -422,18 +486,22 @@ struct SoftmaxFwd {
     // Padding becomes -inf after the sign, contributing exp(-inf) = 0.
     const C pad = -std::numeric_limits<C>::infinity() * sgn;
     const auto xl = [&](int64_t k) { return x.load(k, pad) * sgn; };
-    if constexpr (!Ctx::kCol) {
-      if (!log) return row_softmax<SY>(y, xl, nv);
+    V mx, t, c;
+    if (!log) {
+      if constexpr (Ctx::kCol) {
+        online_lse1p(xl, nv, mx, t, c, [](V) {}, [](int64_t, V) {});
+        const V sum = (C(1) + t) + c;
+        for (int64_t k = 0; k < nv; ++k) y.store(k, exp_minus(xl(k), mx) / sum);
+      } else {
+        row_softmax<SY>(y, xl, nv);
+      }
+      return;
     }
-    V mx, sum;
-    online_lse(xl, nv, mx, sum, [](V) {}, [](int64_t, V) {});
-    combine_lse<Ctx>(mx, sum);
-    if (log) {
-      const V ls = m::log(sum);
-      for (int64_t k = 0; k < nv; ++k) y.store(k, (xl(k) - mx) - ls);
-    } else {
-      for (int64_t k = 0; k < nv; ++k) y.store(k, exp_minus(xl(k), mx) / sum);
-    }
+    // (x - max) - log1p(E): the two terms have opposite signs, so nothing
+    // cancels and the result keeps the relative accuracy of each.
+    online_lse1p(xl, nv, mx, t, c, [](V) {}, [](int64_t, V) {});
+    const V ls = log_sum<Ctx>(mx, t, c);
+    for (int64_t k = 0; k < nv; ++k) y.store(k, (xl(k) - mx) - ls);
   }
 };
 
@@ -462,16 +530,25 @@ struct SoftmaxBwd {
     // (a single chain is latency-bound); the order is fixed by the row length.
     V acc[4] = {splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0))};
     int64_t k = 0;
+    V dot;
     if (log) {
       for (; k + 4 <= nv; k += 4)
         for (int j = 0; j < 4; ++j) acc[j] += g.load(k + j, C(0));
       for (; k < nv; ++k) acc[0] += g.load(k, C(0));
+      dot = total<Ctx>((acc[0] + acc[1]) + (acc[2] + acc[3])) * sgn;
     } else {
+      // sum(g y) keeps its additions' errors (as the forward's sum does):
+      // where one y dominates, every addition to its accumulator rounds at
+      // that term's ulp, and a chain of n / (4 W) of them piles up to
+      // several ulps of the result.
+      V err[4] = {splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0))};
       for (; k + 4 <= nv; k += 4)
-        for (int j = 0; j < 4; ++j) acc[j] = madd(g.load(k + j, C(0)), y.load(k + j, C(0)), acc[j]);
-      for (; k < nv; ++k) acc[0] = madd(g.load(k, C(0)), y.load(k, C(0)), acc[0]);
+        for (int j = 0; j < 4; ++j) add_compensated(acc[j], err[j], g.load(k + j, C(0)) * y.load(k + j, C(0)));
+      for (; k < nv; ++k) add_compensated(acc[0], err[0], g.load(k, C(0)) * y.load(k, C(0)));
+      V sum = acc[0], e = (err[0] + err[1]) + (err[2] + err[3]);
+      for (int j = 1; j < 4; ++j) add_compensated(sum, e, acc[j]);
+      if constexpr (Ctx::kCol) dot = (sum + e) * sgn; else dot = splat<V>(compensated_total(sum, e)) * sgn;
     }
-    const V dot = total<Ctx>((acc[0] + acc[1]) + (acc[2] + acc[3])) * sgn;
     if (log) {
       for (int64_t k = 0; k < nv; ++k) dx.store(k, g.load(k, C(0)) * sgn - m::exp(y.load(k, C(0))) * dot);
     } else {
@@ -539,9 +616,15 @@ struct SoftmaxDbwd {
 // exp(x - M): x - M - L is log p without the rounding of a stored
 // logsumexp, which matters for large logits.
 //
-// Sums of q_c x_c are taken relative to r, the maximum of the row's first
-// block: the terms x - r are small where the logits are close, as
-// log-probabilities are, instead of carrying the logits' magnitude.
+// With the sum of exp(x - M) kept as 1 + E (online_lse1p), L = log1p(E),
+// and A = sum_c q_c (x_c - M) <= 0, the loss is sum(q) L - A: two terms of
+// the same sign, so a small loss (a confident correct prediction, L ~ E) is
+// as accurate as a large one. A is summed relative to each lane's running
+// maximum and moved along with it (A -= sum(q) D when the maximum grows by
+// D), the lanes then moved to the row's M: the terms x - M stay small where
+// the logits are close instead of carrying their magnitude, and the moves
+// add nothing where the q seen so far are 0 (a one-hot target at the
+// maximum).
 template <class S, CeFwd kKind>
 struct CeForward {
   static constexpr bool kProb = kKind == CeFwd::Prob;
@@ -568,31 +651,45 @@ struct CeForward {
     const int64_t nv = x.count();
     const C ninf = -std::numeric_limits<C>::infinity();
     const C keep = C(1) - eps, spread = eps / C(ctx.n);
-    V r = splat<V>(C(0)), acc = splat<V>(C(0)), qsum = splat<V>(C(0));
+    // acc = sum q (x - ref) and qsum = sum q per lane, ref the lane's shift.
+    // (Smoothing with class indices: q = w here, scaled by e / n below.)
+    V ref = splat<V>(C(0)), acc = splat<V>(C(0)), qsum = splat<V>(C(0));
     const auto xl = [&](int64_t k) { return x.load(k, ninf); };
-    const auto first = [&](V bm) {
-      r = Ctx::kCol ? bm : splat<V>(hmax(bm));
-      r = where<V>(r == ninf, C(0), r);
-    };
-    const auto each = [&](int64_t k, V xv) {
-      if constexpr (kKind == CeFwd::IndexSmooth) {
-        acc += where<V>(x.valid(k), w.load(k) * (xv - r), C(0));
-      } else if constexpr (kProb) {
-        const V q = w.load(k) * madd(t.load(k, C(0)), keep, spread);
-        qsum += q;
-        acc += where<V>(x.valid(k), q * (xv - r), C(0));
+    const auto block = [&](V shift) {
+      if constexpr (kKind != CeFwd::Index) {
+        acc = madd(qsum, ref - shift, acc);
+        ref = shift;
       }
     };
-    V mx, sum;
-    online_lse(xl, nv, mx, sum, first, each);
-    combine_lse<Ctx>(mx, sum);
-    const V a = total<Ctx>(acc), qs = total<Ctx>(qsum);
+    const auto each = [&](int64_t k, V xv) {
+      if constexpr (kKind != CeFwd::Index) {
+        // Padding has weight 0 (and target 0).
+        const V q = kProb ? w.load(k) * madd(t.load(k, C(0)), keep, spread) : w.load(k);
+        qsum += q;
+        acc += where<V>(x.valid(k), q * (xv - ref), C(0));
+      }
+    };
+    V mx, ts, cs;
+    online_lse1p(xl, nv, mx, ts, cs, block, each);
+    const V ls = log_sum<Ctx>(mx, ts, cs);
+    V a = acc, qs = qsum;
+    if constexpr (!Ctx::kCol && kKind != CeFwd::Index) {
+      // The lanes' sums moved to the row's maximum, in double.
+      const double top = mx[0] == ninf ? 0.0 : static_cast<double>(mx[0]);
+      double sa = 0, sq = 0;
+      for (int i = 0; i < W; ++i) {
+        sa += static_cast<double>(acc[i]) - static_cast<double>(qsum[i]) * (top - static_cast<double>(ref[i]));
+        sq += static_cast<double>(qsum[i]);
+      }
+      a = splat<V>(static_cast<C>(sa));
+      qs = splat<V>(static_cast<C>(sq));
+    }
     const C* wp = static_cast<const C*>(weight);
     for (int j = 0; j < ctx.lanes(); ++j) {
-      const C mj = mx[j], lj = m::log(sum[j]), rj = r[j];
+      const C mj = mx[j], lj = ls[j];
       C loss;
       if constexpr (kProb) {
-        loss = qs[j] * ((mj - rj) + lj) - a[j];
+        loss = qs[j] * lj - a[j];
       } else {
         const int64_t ti = *reinterpret_cast<const int64_t*>(ctx.at(4, j));
         if (ti == ignore) {
@@ -601,7 +698,7 @@ struct CeForward {
           const C xt = load1<S>(reinterpret_cast<const R_t<S>*>(ctx.elem_at(3, j, ti)));
           loss = wp[ti] * ((mj - xt) + lj);
           if constexpr (kKind == CeFwd::IndexSmooth) {
-            loss = keep * loss + spread * (sum_w * ((mj - rj) + lj) - a[j]);
+            loss = keep * loss + spread * (sum_w * lj - a[j]);
           }
         }
       }
@@ -675,14 +772,18 @@ struct CeBackward {
         const V d = eps == C(0) ? qs * p : qs * p - spread * w.load(k);
         dx.store(k, where<V>(ignored, C(0), u * d));
       }
-      // The target's own element, whose q has the (1 - e) w_t term.
+      // The target's own element, whose q = (1 - e) w_t + (e / n) w_t has
+      // the first term: sum(q) p - q = sum(q) (p - 1) + (e / n)(sum w - w_t),
+      // with p - 1 = expm1(log p). For a confident correct prediction p - 1
+      // is the tiny -(1 - p), which p rounded near 1 would only give to an
+      // ulp of 1.
       for (int j = 0; j < ctx.lanes(); ++j) {
         if (act[j] == C(0)) continue;
         const int64_t t = *reinterpret_cast<const int64_t*>(ctx.at(T, j));
         const C xt = load1<S>(reinterpret_cast<const R_t<S>*>(ctx.elem_at(X, j, t)));
-        const C p = m::exp((xt - mx[j]) - ls[j]);
-        const C q = keep * wp[t] + spread * wp[t];
-        store1<S>(reinterpret_cast<R_t<S>*>(ctx.elem_at(0, j, t)), u[j] * (qs[j] * p - q));
+        const C pm1 = m::expm1((xt - mx[j]) - ls[j]);
+        const C d = madd(qs[j], pm1, spread * (sum_w - wp[t]));
+        store1<S>(reinterpret_cast<R_t<S>*>(ctx.elem_at(0, j, t)), u[j] * d);
       }
     } else {
       const auto t = ctx.template seq<S>(T);
