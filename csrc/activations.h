@@ -227,27 +227,37 @@ struct SwishCore {
   template <class V> TA_HD static V scaled(V x, C beta) {
     return beta == C(0) ? where<V>(isinf(x), C(0), x * beta) : x * beta;
   }
+  // The rounding error of beta x (with beta = beta + beta_lo, the caller's
+  // double): far left swish(x) ~ x e^(beta x), so a rounded beta x costs
+  // |beta x| / 2 ulps (40 at beta x = -80); carried as a pair it costs none.
+  // Zero where beta x or x is infinite, which the sigmoid settles alone.
+  template <class V> TA_HD static V scaled_lo(V x, V bx, C beta, C beta_lo) {
+    return where<V>(isinf(x + bx), C(0), madd<V>(x, beta_lo, madd<V>(x, beta, -bx)));
+  }
   // sigmoid comes scaled far left (see m::sigmoid_scaled), where x sigmoid(x)
-  // is a normal number but sigmoid(x) alone would not be.
-  template <class V> TA_HD static V fwd(V x, C beta) {
+  // is a normal number but sigmoid(x) alone would not be. kExact: beta x is
+  // exact (silu), no pair needed.
+  template <bool kExact, class V> TA_HD static V fwd(V x, C beta, C beta_lo) {
     V bx = scaled(x, beta), s, sn, sc;
-    if constexpr (sizeof(C) == 4) return m::mul_sigmoid_f32<false>(x, bx, V{});
-    m::sigmoid_scaled(bx, V{}, s, sn, sc);
+    V bl = kExact ? V{} : scaled_lo(x, bx, beta, beta_lo);
+    if constexpr (sizeof(C) == 4) return m::mul_sigmoid_f32<!kExact>(x, bx, bl);
+    m::sigmoid_scaled(bx, bl, s, sn, sc);
     return times_vanishing(x, s) * sc;
   }
   // s (1 + beta x (1 - s)), with 1 - s taken as sigmoid(-beta x) so that it
   // keeps its precision when s rounds to 1. The limits are 1 at beta x = +inf
   // and 0 at -inf.
-  template <class V> TA_HD static V bwd(V g, V x, C beta) {
+  template <bool kExact, class V> TA_HD static V bwd(V g, V x, C beta, C beta_lo) {
     // s and sn each within about an ulp (1 + e^-|x| carried exactly): the sum
     // 1 + beta x sn cancels up to the root of f' near beta x = -1.28, and
     // amplifies their errors.
     V bx = scaled(x, beta), s, sn, sc, d;
+    V bl = kExact ? V{} : scaled_lo(x, bx, beta, beta_lo);
     if constexpr (sizeof(C) == 4) {
-      d = m::sigmoid_1p_f32<false>(bx, bx, V{});
+      d = m::sigmoid_1p_f32<!kExact, !kExact>(bx, bx, bl, bl);
     } else {
-      m::sigmoid_scaled(bx, V{}, s, sn, sc);
-      d = (s * madd(bx, sn, C(1))) * sc;
+      m::sigmoid_scaled(bx, bl, s, sn, sc);
+      d = (s * madd(bl, sn, madd(bx, sn, C(1)))) * sc;
     }
     return g * where<V>(isinf(bx), where<V>(bx > C(0), C(1), C(0)), d);
   }
@@ -262,17 +272,17 @@ struct SwishCore {
 template <class C>
 struct Silu : Traits {
   TA_HD explicit Silu(const double*) {}
-  template <class V> TA_HD V fwd(V x) const { return SwishCore<C>::fwd(x, C(1)); }
-  template <class V> TA_HD V bwd(V g, V x) const { return SwishCore<C>::bwd(g, x, C(1)); }
+  template <class V> TA_HD V fwd(V x) const { return SwishCore<C>::template fwd<true>(x, C(1), C(0)); }
+  template <class V> TA_HD V bwd(V g, V x) const { return SwishCore<C>::template bwd<true>(g, x, C(1), C(0)); }
   template <class V> TA_HD V dbwd(V gg, V g, V x) const { return SwishCore<C>::dbwd(gg, g, x, C(1)); }
 };
 
 template <class C>
 struct Swish : Traits {
-  C beta;
-  TA_HD explicit Swish(const double* p) : beta(C(p[0])) {}
-  template <class V> TA_HD V fwd(V x) const { return SwishCore<C>::fwd(x, beta); }
-  template <class V> TA_HD V bwd(V g, V x) const { return SwishCore<C>::bwd(g, x, beta); }
+  C beta, beta_lo;
+  TA_HD explicit Swish(const double* p) : beta(C(p[0])), beta_lo(C(p[0] - double(C(p[0])))) {}
+  template <class V> TA_HD V fwd(V x) const { return SwishCore<C>::template fwd<false>(x, beta, beta_lo); }
+  template <class V> TA_HD V bwd(V g, V x) const { return SwishCore<C>::template bwd<false>(g, x, beta, beta_lo); }
   template <class V> TA_HD V dbwd(V gg, V g, V x) const { return SwishCore<C>::dbwd(gg, g, x, beta); }
 };
 

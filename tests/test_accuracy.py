@@ -13,21 +13,12 @@ from torch_activations import accuracy as A
 F32, F64, BF16, F16 = torch.float32, torch.float64, torch.bfloat16, torch.float16
 TAGS = {F32: "float32", BF16: "bfloat16", F16: "float16", F64: "float64"}
 
-# Measured above the bound, and left so: swish with a beta that is not a
-# power of 2 rounds beta x once before sigmoid, a relative error of up to
-# |beta x| u / 2 in sigmoid(beta x) far left. check --accuracy, beta = 1.702:
-# float32 fwd 79 ulp at x = -46, d/dx 79 ulp at x = -51; float64 fwd 224 ulp
-# and d/dx 190 ulp at x = -199; bfloat16 the float32 error through its
-# rounding. Strict, so they fail once beta x is carried as an exact pair.
-ABOVE_BOUND = {("swish beta=1.702", F32), ("swish beta=1.702", BF16), ("swish beta=1.702", F64)}
 
 
 def _params(dtypes):
     for dtype in dtypes:
         for op in A.OPS:
-            above = (op.name, dtype) in ABOVE_BOUND
-            marks = [pytest.mark.xfail(strict=True, reason="beta x rounded once")] if above else []
-            yield pytest.param(op, dtype, marks=marks, id=f"{TAGS[dtype]}-{op.name}")
+            yield pytest.param(op, dtype, id=f"{TAGS[dtype]}-{op.name}")
 
 
 def _sweep(op, dtype):

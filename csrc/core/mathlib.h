@@ -809,7 +809,9 @@ TA_HD LogisticF32<V> logistic_f32(V th, V tl) {
   L.nf = k - C::kRound;
   V r = madd<V>(L.nf, -C::kLn2Hi, a);  // exact
   if constexpr (kPair) {
-    r = r + madd<V>(L.nf, -C::kLn2Lo, where<V>(L.pos, -tl, tl));
+    // Where |t| is capped, tl belongs to the uncapped t (and may be huge).
+    const V tlc = where<V>(abs(th) > splat<V>(kLogisticFar), splat<V>(0.0f), tl);
+    r = r + madd<V>(L.nf, -C::kLn2Lo, where<V>(L.pos, -tlc, tlc));
   } else {
     (void)tl;
     r = madd<V>(L.nf, -C::kLn2Lo, r);
@@ -838,13 +840,22 @@ TA_HD V mul_sigmoid_f32(V m, V th, V tl) {
 
 // sigmoid(t) (1 + c sigmoid(-t)) for float, from the same single division:
 // right r (1 + c e r), left p r (1 + c r) 2^n, with r = 1 / d.
-template <bool kPair, class V>
-TA_HD V sigmoid_1p_f32(V c, V th, V tl) {
+// c may be a pair too (kCPair: c + cl, cl below an ulp of c), for a c that
+// is the argument itself (swish: t = c = beta x), where 1 + c sn cancels
+// near the root of f'.
+template <bool kPair, bool kCPair = false, class V>
+TA_HD V sigmoid_1p_f32(V c, V th, V tl, V cl = V{}) {
   const auto L = detail::logistic_f32<kPair>(th, tl);
-  const V r = 1.0f / L.d;
+  // 1 / (1 + E) with 1 + E's rounding error (de, exact) corrected: near the
+  // root of f' the sum 1 + c sn doubles the relative error of sn.
+  const V de = (1.0f - L.d) + L.E;
+  V r = 1.0f / L.d;
+  r = madd<V>(-r * de, r, r);
   const V s = where<V>(L.pos, r, L.p * r);
   const V sn = where<V>(L.pos, L.E * r, r);
-  return detail::logistic_finish(L, s * madd<V>(c, sn, 1.0f), splat<V>(0.0f));
+  V one_p = madd<V>(c, sn, 1.0f);
+  if constexpr (kCPair) one_p = madd<V>(cl, sn, one_p);
+  return detail::logistic_finish(L, s * one_p, splat<V>(0.0f));
 }
 
 // sigmoid(t) sigmoid(-t) for float: r e r right, p r r 2^n left.
