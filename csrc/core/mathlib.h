@@ -788,7 +788,7 @@ TA_HD V gelu_deriv_f32(V x) {
 namespace detail {
 template <class V>
 struct LogisticF32 {
-  V p, nf, E, d;   // e^-|t| = E = p 2^n, d = 1 + E (rounded)
+  V p, pl, nf, E, d;  // e^-|t| = E = (p + pl) 2^n, p rounded, d = 1 + E rounded
   I<V> n;
   mask_t<V> pos;   // t >= 0
   mask_t<V> gone;  // t < -kFar: m sigmoid(t) underflows for |m| < 2^23
@@ -816,10 +816,22 @@ TA_HD LogisticF32<V> logistic_f32(V th, V tl) {
     (void)tl;
     r = madd<V>(L.nf, -C::kLn2Lo, r);
   }
-  L.p = 1.0f + madd<V>(r * r, exp_p(r), r);
+  const V q = madd<V>(r * r, exp_p(r), r);
+  L.p = 1.0f + q;
+  L.pl = (1.0f - L.p) + q;  // exact; unused (and removed) where only p is read
   L.E = scale_by<V>(L.p, L.nf, L.n);
   L.d = 1.0f + L.E;
   return L;
+}
+
+// 1 / (1 + E) rounded about once: one Newton step on r = 1 / d whose
+// residual 1 - d r is exact (fma) and takes in the rounding of 1 + E (exact:
+// 1 >= E) and E's own (pl).
+template <class V>
+TA_HD V logistic_recip(const LogisticF32<V>& L) {
+  const V de = ((1.0f - L.d) + L.E) + scale_by<V>(L.pl, L.nf, L.n);
+  const V r = 1.0f / L.d;
+  return madd<V>(r, madd<V>(-de, r, madd<V>(-L.d, r, 1.0f)), r);
 }
 
 // y on the right, y 2^n on the left, and zero with m's sign far left.
@@ -846,13 +858,11 @@ TA_HD V mul_sigmoid_f32(V m, V th, V tl) {
 template <bool kPair, bool kCPair = false, class V>
 TA_HD V sigmoid_1p_f32(V c, V th, V tl, V cl = V{}) {
   const auto L = detail::logistic_f32<kPair>(th, tl);
-  // 1 / (1 + E) with 1 + E's rounding error (de, exact) corrected: near the
-  // root of f' the sum 1 + c sn doubles the relative error of sn.
-  const V de = (1.0f - L.d) + L.E;
-  V r = 1.0f / L.d;
-  r = madd<V>(-r * de, r, r);
-  const V s = where<V>(L.pos, r, L.p * r);
-  const V sn = where<V>(L.pos, L.E * r, r);
+  const V r = detail::logistic_recip(L);
+  // p and E with their last rounding (pl) kept: near a root of f' the sum
+  // 1 + c sn amplifies every error of s and sn.
+  const V s = where<V>(L.pos, r, madd<V>(L.pl, r, L.p * r));
+  const V sn = where<V>(L.pos, madd<V>(detail::scale_by<V>(L.pl, L.nf, L.n), r, L.E * r), r);
   V one_p = madd<V>(c, sn, 1.0f);
   if constexpr (kCPair) one_p = madd<V>(cl, sn, one_p);
   return detail::logistic_finish(L, s * one_p, splat<V>(0.0f));
@@ -862,8 +872,9 @@ TA_HD V sigmoid_1p_f32(V c, V th, V tl, V cl = V{}) {
 template <class V>
 TA_HD V sigmoid_prod_f32(V t) {
   const auto L = detail::logistic_f32<false>(t, V{});
-  const V r = 1.0f / L.d;
-  return detail::logistic_finish(L, where<V>(L.pos, L.E * r, L.p * r) * r, splat<V>(0.0f));
+  const V r = detail::logistic_recip(L);
+  const V num = where<V>(L.pos, madd<V>(detail::scale_by<V>(L.pl, L.nf, L.n), r, L.E * r), madd<V>(L.pl, r, L.p * r));
+  return detail::logistic_finish(L, num * r, splat<V>(0.0f));
 }
 
 // Logistic sigmoid 1 / (1 + e^-x), as num / (1 + e^-|x|) with num = 1 or
