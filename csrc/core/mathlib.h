@@ -247,12 +247,13 @@ TA_HD V exp_unscaled_f32(V x, I<V>& n, V* lo = nullptr, V* nfp = nullptr) {
 // e^(x + xl) the same way, xl a correction below an ulp of x, as y + lo:
 // y = 1 + p rounded, lo its exact rounding error (scaled by 2^n like y).
 template <class V>
-TA_HD V exp_unscaled_f32_pair(V x, V xl, I<V>& n, V& lo) {
+TA_HD V exp_unscaled_f32_pair(V x, V xl, I<V>& n, V& lo, V* nfp = nullptr) {
   using T = scalar_t<V>;
   using C = FPV<V>;
   V k = madd<V>(x, C::kLog2e, C::kRound);
   n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
   V nf = k - C::kRound;
+  if (nfp) *nfp = nf;
   V r = madd<V>(nf, -C::kLn2Hi, x) + madd<V>(nf, -C::kLn2Lo, xl);
   V p = madd<V>(r * r, exp_p(r), r);
   V y = T(1) + p;
@@ -767,6 +768,21 @@ TA_HD V gelu_deriv_f32(V x) {
   const V y = scale_by<V>(madd_acc<V>(S, p.s, S * p.tail), p.nf, p.n);
   // Left of the cap f' is below a few denormal ulps and tends to 0.
   return where<V>(neg, where<V>(x < splat<V>(-f32_ncdf_b4), splat<V>(0.0f), y), 1.0f - y);
+}
+
+// e^(xh + xl) for float xh <= 0 (or NaN), xl a correction below an ulp of
+// xh: the pair enters the reduction, so the result is rounded about once
+// (softmax's e^(x - max) with x - max carried exactly). Below kExpLo the
+// result is 0 and xl (NaN for xh = -inf) is not read.
+template <class V>
+TA_HD V exp_nonpos_pair_f32(V xh, V xl) {
+  using C = detail::FP<float>;
+  const auto low = xh < splat<V>(C::kExpLo);
+  detail::I<V> n;
+  V lo, nf;
+  const V y = detail::exp_unscaled_f32_pair(where<V>(low, splat<V>(C::kExpLo - 46.0f), xh),
+                                            where<V>(low, splat<V>(0.0f), xl), n, lo, &nf);
+  return detail::scale_by<V>(y, nf, n);
 }
 
 // ---------------------------------------- float logistic, one division ---

@@ -296,6 +296,7 @@ inline V exp_minus(V x, V mx) {
   using C = scalar_t<V>;
   V d, dl;
   two_sum<V>(x, -mx, d, dl);
+  if constexpr (sizeof(C) == 4) return m::exp_nonpos_pair_f32(d, dl);
   const V e = m::exp(d);
   return madd(e, where<V>(isinf(d), C(0), dl), e);
 }
