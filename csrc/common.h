@@ -82,7 +82,8 @@ inline void check_same(const at::Tensor& a, const char* an, const at::Tensor& b,
 // including outputs that alias an input without being it, whose overlap
 // TensorIterator checks.
 inline bool run_dense(cpu::Loop fn, std::initializer_list<at::Tensor> outputs,
-                           std::initializer_list<at::Tensor> inputs, const double* params, int nparams) {
+                           std::initializer_list<at::Tensor> inputs, const double* params, int nparams,
+                           int64_t grain) {
   constexpr int kMaxOperands = 8;
   const int nops = static_cast<int>(outputs.size() + inputs.size());
   if (nops > kMaxOperands) return false;
@@ -113,11 +114,11 @@ inline bool run_dense(cpu::Loop fn, std::initializer_list<at::Tensor> outputs,
   if (nparams > 0) std::copy(params, params + nparams, p.begin());
   const int64_t n = first.numel();
   const int64_t esize = first.element_size();
-  if (n < at::internal::GRAIN_SIZE || at::get_num_threads() == 1) {
+  if (n < grain || at::get_num_threads() == 1) {
     fn(data, strides, n, p.data());
     return true;
   }
-  at::parallel_for(0, n, at::internal::GRAIN_SIZE, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
     char* d[kMaxOperands];
     for (int j = 0; j < nops; ++j) d[j] = data[j] + begin * esize;
     fn(d, strides, end - begin, p.data());
@@ -127,11 +128,13 @@ inline bool run_dense(cpu::Loop fn, std::initializer_list<at::Tensor> outputs,
 
 // outputs = fn(inputs...) elementwise, on the CPU, in parallel. All tensors
 // have the same shape and dtype (inputs may be broadcast views).
+// grain: elements per chunk between threads (ATen's by default; the
+// pointwise ops scale it by their cost, see Traits::kCost).
 inline void run_loop(cpu::Loop fn, std::initializer_list<at::Tensor> outputs, std::initializer_list<at::Tensor> inputs,
-                     const double* params, int nparams) {
+                     const double* params, int nparams, int64_t grain = at::internal::GRAIN_SIZE) {
   TORCH_INTERNAL_ASSERT(fn != nullptr);
   if (outputs.begin()->numel() == 0) return;
-  if (run_dense(fn, outputs, inputs, params, nparams)) return;
+  if (run_dense(fn, outputs, inputs, params, nparams, grain)) return;
   at::TensorIteratorConfig config;
   config.set_check_mem_overlap(true).check_all_same_dtype(true).resize_outputs(false);
   for (const auto& t : outputs) config.add_output(t);
@@ -139,7 +142,7 @@ inline void run_loop(cpu::Loop fn, std::initializer_list<at::Tensor> outputs, st
   auto iter = config.build();
   std::array<double, kMaxParams> p{};
   if (nparams > 0) std::copy(params, params + nparams, p.begin());
-  iter.for_each([fn, p](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, p.data()); });
+  iter.for_each([fn, p](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, p.data()); }, grain);
 }
 
 }  // namespace ta

@@ -34,6 +34,7 @@ PointwiseInfo make_info(OpId id, const char* name, const char* params) {
   info.result_form = Op::kSaved == Saved::Input && Op::kResultForm;
   info.zero_second = Op::kZeroSecond;
   info.contiguous_output = Op::kContiguousOutput;
+  info.grain = at::internal::GRAIN_SIZE / Op::kCost;
   info.check = &Op::check;
   info.inplace_error = &Op::inplace_error;
   info.choices = Op::kChoices;
@@ -218,7 +219,7 @@ void run_cpu(OpId id, Kind kind, const at::Tensor& out, std::initializer_list<at
              const double* params) {
   const cpu::Loop fn =
       cpu::kernels().pointwise[static_cast<int>(id)][static_cast<int>(kind)][dtype_index(out.scalar_type())];
-  run_loop(fn, {out}, inputs, params, pointwise_info(id).nparams);
+  run_loop(fn, {out}, inputs, params, pointwise_info(id).nparams, pointwise_info(id).grain);
 }
 
 // One kernel object per (op, variant, device); `meta` ones only allocate.

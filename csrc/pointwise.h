@@ -25,6 +25,7 @@ struct PointwiseInfo {
   bool result_form;              // in-place forward differentiable from its output
   bool zero_second;              // second derivative identically zero
   bool contiguous_output;        // forward output always contiguous
+  int64_t grain;                 // elements per chunk between threads
   const char* (*check)(const double*);
   const char* (*inplace_error)(const double*);
   const char* const* choices;    // values of a `str` parameter, nullptr-terminated
