@@ -434,13 +434,6 @@ using namespace ::ta::TA_ISA::simd;
 // bound is above the previous one), so on AVX-512 the number of set masks
 // (each -1) is the piece index and one lane permute of the constants
 // replaces the chain of blends.
-#if defined(TA_X86_AVX512)
-template <class V>
-constexpr bool kPermutePick = traits<V>::is_vector && sizeof(V) == 64;
-#else
-template <class V>
-constexpr bool kPermutePick = false;
-#endif
 template <class V, class M>
 TA_HD V permute_pick(M idx, V tbl) {
 #if defined(TA_X86_AVX512)
@@ -462,13 +455,13 @@ TA_HD V pick(mask_t<V> in0, mask_t<V> in1, scalar_t<V> a, scalar_t<V> b, scalar_
 template <class V>
 TA_HD V pick(mask_t<V> in0, mask_t<V> in1, mask_t<V> in2, scalar_t<V> a, scalar_t<V> b, scalar_t<V> c,
              scalar_t<V> d) {
-  if constexpr (kPermutePick<V>) return permute_pick<V>(in0 + in1 + in2 + 3, V{a, b, c, d});
+  if constexpr (kZmm<V>) return permute_pick<V>(in0 + in1 + in2 + 3, V{a, b, c, d});
   return where<V>(in0, splat<V>(a), pick<V>(in1, in2, b, c, d));
 }
 template <class V>
 TA_HD V pick(mask_t<V> in0, mask_t<V> in1, mask_t<V> in2, mask_t<V> in3, scalar_t<V> a, scalar_t<V> b,
              scalar_t<V> c, scalar_t<V> d, scalar_t<V> e) {
-  if constexpr (kPermutePick<V>) return permute_pick<V>(in0 + in1 + in2 + in3 + 4, V{a, b, c, d, e});
+  if constexpr (kZmm<V>) return permute_pick<V>(in0 + in1 + in2 + in3 + 4, V{a, b, c, d, e});
   return where<V>(in0, splat<V>(a), pick<V>(in1, in2, in3, b, c, d, e));
 }
 '''

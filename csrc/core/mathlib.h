@@ -124,38 +124,10 @@ TA_HD void split_exp(I<V> n, I<V>& n1, I<V>& n2) {
 // single multiply rounds exactly as the second of ldexp2's two steps would:
 // the same bits, for a third of the work. Worth its test only where nearly
 // every vector passes it (exp, sigmoid; not the tails of erfc or normpdf).
-// all(m) for the branches below: simd's all() tests one lane at a time,
-// which costs about as much as the work these branches skip; halving the
-// mask with ANDs stays in vector registers (a few instructions).
-// (nvcc's front end cannot parse the shuffle; it only needs scalar masks.)
-#if defined(__CUDACC__)
-template <class M>
-TA_HD bool all_lanes(M m) { return all(m); }
-#else
-template <int kOff, class M, int... kI>
-TA_HD auto mask_part(M m, std::integer_sequence<int, kI...>) {
-  return __builtin_shufflevector(m, m, (kOff + kI)...);
-}
-template <class M>
-TA_HD bool all_lanes(M m) {
-  if constexpr (std::is_same_v<M, bool>) {
-    return m;
-  } else {
-    constexpr int kN = sizeof(M) / sizeof(m[0]);
-    if constexpr (kN == 2) {
-      return (m[0] & m[1]) != 0;
-    } else {
-      using Half = std::make_integer_sequence<int, kN / 2>;
-      return all_lanes(mask_part<0>(m, Half{}) & mask_part<kN / 2>(m, Half{}));
-    }
-  }
-}
-#endif
-
 template <class V>
 TA_HD bool normal_exps(I<V> n) {
   using C = FPV<V>;
-  return all_lanes(mand(n >= isplat<I<V>>(1 - C::kMaxExp), n <= isplat<I<V>>(C::kMaxExp)));
+  return all(mand(n >= isplat<I<V>>(1 - C::kMaxExp), n <= isplat<I<V>>(C::kMaxExp)));
 }
 
 template <class V>
@@ -182,14 +154,21 @@ TA_TABLE(erf_p)
 // ------------------------------------------------------------------ exp ---
 // xh + xl = n ln2 + r (+ rlo) with |r| <= ln2/2 (+ a few ulp); xh within the
 // clamped exp range, xl a small correction. rlo is the rounding error of r.
+// n = round(x / ln 2), as an integer and as a float (returned). NaN lanes get
+// n = 0 rather than whatever their bits say, so that no integer arithmetic
+// downstream sees an out-of-range exponent (nf stays NaN there).
+template <class V>
+TA_HD V exp_round(V x, I<V>& n) {
+  using C = FPV<V>;
+  V k = madd<V>(x, C::kLog2e, C::kRound);
+  n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
+  return k - C::kRound;
+}
+
 template <class V>
 TA_HD V exp_reduce(V xh, V xl, I<V>& n, V& rlo, V* nfp = nullptr) {
   using C = FPV<V>;
-  V k = madd<V>(xh, C::kLog2e, C::kRound);
-  // NaN lanes get n = 0 rather than whatever their bits say, so that no
-  // integer arithmetic downstream sees an out-of-range exponent.
-  n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
-  V nf = k - C::kRound;
+  V nf = exp_round(xh, n);
   if (nfp) *nfp = nf;
   V rh = xh - nf * C::kLn2Hi;  // exact
   V c = xl - nf * C::kLn2Lo;
@@ -232,9 +211,7 @@ template <class V>
 TA_HD V exp_unscaled_f32(V x, I<V>& n, V* lo = nullptr, V* nfp = nullptr) {
   using T = scalar_t<V>;
   using C = FPV<V>;
-  V k = madd<V>(x, C::kLog2e, C::kRound);
-  n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
-  V nf = k - C::kRound;
+  V nf = exp_round(x, n);
   if (nfp) *nfp = nf;
   V r = madd<V>(nf, -C::kLn2Hi, x);  // exact
   r = madd<V>(nf, -C::kLn2Lo, r);
@@ -250,9 +227,7 @@ template <class V>
 TA_HD V exp_unscaled_f32_pair(V x, V xl, I<V>& n, V& lo, V* nfp = nullptr) {
   using T = scalar_t<V>;
   using C = FPV<V>;
-  V k = madd<V>(x, C::kLog2e, C::kRound);
-  n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
-  V nf = k - C::kRound;
+  V nf = exp_round(x, n);
   if (nfp) *nfp = nf;
   V r = madd<V>(nf, -C::kLn2Hi, x) + madd<V>(nf, -C::kLn2Lo, xl);
   V p = madd<V>(r * r, exp_p(r), r);
@@ -266,18 +241,10 @@ TA_HD V exp_unscaled_f32_pair(V x, V xl, I<V>& n, V& lo, V* nfp = nullptr) {
 // instruction (vscalefps/pd), which also rounds a denormal result once and
 // overflows to inf, so there it replaces ldexp2's five integer and two
 // floating-point operations.
-#if defined(TA_X86_AVX512)
-template <class V>
-constexpr bool kHasScalef = traits<V>::is_vector && sizeof(V) == 64;
-#else
-template <class V>
-constexpr bool kHasScalef = false;
-#endif
-
 template <class V>
 TA_HD V scale_by(V y, V nf, I<V> n) {
 #if defined(TA_X86_AVX512)
-  if constexpr (kHasScalef<V>) {
+  if constexpr (kZmm<V>) {
     if constexpr (sizeof(scalar_t<V>) == 4) return (V)_mm512_scalef_ps((__m512)y, (__m512)nf);
     else return (V)_mm512_scalef_pd((__m512d)y, (__m512d)nf);
   }
@@ -295,7 +262,7 @@ TA_HD V exp_f32(V x, V* lo = nullptr) {
   I<V> n;
   V nf;
   V y = exp_unscaled_f32(floor_at(cap(x, C::kExpHi), C::kExpLo), n, lo, &nf);
-  if constexpr (kHasScalef<V>) {
+  if constexpr (kZmm<V>) {
     if (lo) *lo = scale_by<V>(*lo, nf, n);
     return scale_by<V>(y, nf, n);
   }
@@ -440,6 +407,20 @@ TA_HD V erfc_pos(V a) {
 
 // Phi(-z) for z >= 0 or NaN: e^(-z^2/2) G(z), G fitted directly in z (so
 // z / sqrt(2) is never rounded) and z^2 / 2 formed exactly.
+// The float normal-tail table at 0 <= z <= f32_ncdf_b4: Phi(-z) =
+// e^(-z^2/2) (Gh + Gl) / d, d = 1 on the first three pieces (in_table) and
+// z on the last, which is a polynomial in 1/z^2.
+template <class V>
+TA_HD V ncdf_table_f32(V z, V& Gl, mask_t<V>& in_table) {
+  using namespace coef;
+  const auto in0 = z < splat<V>(f32_ncdf_b1);
+  const auto in1 = z < splat<V>(f32_ncdf_b2);
+  in_table = z < splat<V>(f32_ncdf_b3);
+  const V s = 1.0f / (z * z);
+  const V v = where<V>(in0, z - f32_ncdf_c0, where<V>(in1, z - f32_ncdf_c1, where<V>(in_table, z - f32_ncdf_c2, s)));
+  return f32_ncdf_pw(v, in0, in1, in_table, Gl);
+}
+
 template <bool kMul = false, class V>
 TA_HD V ncdf_lower(V z, V mul = V{}) {
   using T = scalar_t<V>;
@@ -447,13 +428,9 @@ TA_HD V ncdf_lower(V z, V mul = V{}) {
   V Gh, Gl, d;
   if constexpr (sizeof(T) == 4) {
     z = cap(z, f32_ncdf_b4);
-    auto in0 = z < splat<V>(f32_ncdf_b1);
-    auto in1 = z < splat<V>(f32_ncdf_b2);
-    auto in2 = z < splat<V>(f32_ncdf_b3);
-    V s = T(1) / (z * z);
-    V v = where<V>(in0, z - f32_ncdf_c0, where<V>(in1, z - f32_ncdf_c1, where<V>(in2, z - f32_ncdf_c2, s)));
-    Gh = f32_ncdf_pw(v, in0, in1, in2, Gl);
-    d = where<V>(in2, splat<V>(T(1)), z);
+    mask_t<V> in_table;
+    Gh = ncdf_table_f32(z, Gl, in_table);
+    d = where<V>(in_table, splat<V>(T(1)), z);
   } else {
     z = cap(z, f64_ncdf_b5);
     auto in0 = z < splat<V>(f64_ncdf_b1);
@@ -745,13 +722,9 @@ TA_HD V gelu_deriv_f32(V x) {
   const V xc = floor_at(cap(x, f32_ncdf_b4), -f32_ncdf_b4);
   const V z = abs(xc);
   const auto neg = x < splat<V>(0.0f);
-  const auto in0 = z < splat<V>(f32_ncdf_b1);
-  const auto in1 = z < splat<V>(f32_ncdf_b2);
-  const auto in2 = z < splat<V>(f32_ncdf_b3);
-  const V s = 1.0f / (z * z);
-  const V v = where<V>(in0, z - f32_ncdf_c0, where<V>(in1, z - f32_ncdf_c1, where<V>(in2, z - f32_ncdf_c2, s)));
   V Gl;
-  const V Gh = f32_ncdf_pw(v, in0, in1, in2, Gl);
+  mask_t<V> in2;
+  const V Gh = ncdf_table_f32(z, Gl, in2);
   // G/d as a pair where d = 1 (the tail piece has no root of f' to cancel
   // against) and x k as a pair, so that the sum stays accurate even where
   // it cancels, to within about an ulp of the result.
@@ -804,7 +777,7 @@ TA_HD V exp_nonpos_pair_f32(V xh, V xl) {
 namespace detail {
 template <class V>
 struct LogisticF32 {
-  V p, pl, nf, E, d;  // e^-|t| = E = (p + pl) 2^n, p rounded, d = 1 + E rounded
+  V p, pl, nf, E, El, d;  // e^-|t| = E + El = (p + pl) 2^n, p rounded, d = 1 + E rounded
   I<V> n;
   mask_t<V> pos;   // t >= 0
   mask_t<V> gone;  // t < -kFar: m sigmoid(t) underflows for |m| < 2^23
@@ -815,27 +788,21 @@ constexpr float kLogisticFar = 120.0f;
 
 template <bool kPair, class V>
 TA_HD LogisticF32<V> logistic_f32(V th, V tl) {
-  using C = FP<float>;
   LogisticF32<V> L;
   L.pos = th >= splat<V>(0.0f);
   const V a = floor_at(-abs(th), -kLogisticFar);
   L.gone = th < splat<V>(-kLogisticFar);
-  const V k = madd<V>(a, C::kLog2e, C::kRound);
-  L.n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
-  L.nf = k - C::kRound;
-  V r = madd<V>(L.nf, -C::kLn2Hi, a);  // exact
   if constexpr (kPair) {
     // Where |t| is capped, tl belongs to the uncapped t (and may be huge).
     const V tlc = where<V>(abs(th) > splat<V>(kLogisticFar), splat<V>(0.0f), tl);
-    r = r + madd<V>(L.nf, -C::kLn2Lo, where<V>(L.pos, -tlc, tlc));
+    L.p = exp_unscaled_f32_pair(a, where<V>(L.pos, -tlc, tlc), L.n, L.pl, &L.nf);
   } else {
     (void)tl;
-    r = madd<V>(L.nf, -C::kLn2Lo, r);
+    L.p = exp_unscaled_f32(a, L.n, &L.pl, &L.nf);
   }
-  const V q = madd<V>(r * r, exp_p(r), r);
-  L.p = 1.0f + q;
-  L.pl = (1.0f - L.p) + q;  // exact; unused (and removed) where only p is read
+  // pl, El: exact; unused (and removed) where only p and E are read.
   L.E = scale_by<V>(L.p, L.nf, L.n);
+  L.El = scale_by<V>(L.pl, L.nf, L.n);
   L.d = 1.0f + L.E;
   return L;
 }
@@ -845,9 +812,19 @@ TA_HD LogisticF32<V> logistic_f32(V th, V tl) {
 // 1 >= E) and E's own (pl).
 template <class V>
 TA_HD V logistic_recip(const LogisticF32<V>& L) {
-  const V de = ((1.0f - L.d) + L.E) + scale_by<V>(L.pl, L.nf, L.n);
+  const V de = ((1.0f - L.d) + L.E) + L.El;
   const V r = 1.0f / L.d;
   return madd<V>(r, madd<V>(-de, r, madd<V>(-L.d, r, 1.0f)), r);
+}
+
+// s = sigmoid(t) and sn = sigmoid(-t), s unscaled on the left (s 2^n is
+// sigmoid(t) there), from r = logistic_recip(L), with p's and E's last
+// rounding (pl) kept: near a root of f' the sum 1 + c sn amplifies every
+// error of s and sn.
+template <class V>
+TA_HD void logistic_s_sn(const LogisticF32<V>& L, V r, V& s, V& sn) {
+  s = where<V>(L.pos, r, madd<V>(L.pl, r, L.p * r));
+  sn = where<V>(L.pos, madd<V>(L.El, r, L.E * r), r);
 }
 
 // y on the right, y 2^n on the left, and zero with m's sign far left.
@@ -874,11 +851,8 @@ TA_HD V mul_sigmoid_f32(V m, V th, V tl) {
 template <bool kPair, bool kCPair = false, class V>
 TA_HD V sigmoid_1p_f32(V c, V th, V tl, V cl = V{}) {
   const auto L = detail::logistic_f32<kPair>(th, tl);
-  const V r = detail::logistic_recip(L);
-  // p and E with their last rounding (pl) kept: near a root of f' the sum
-  // 1 + c sn amplifies every error of s and sn.
-  const V s = where<V>(L.pos, r, madd<V>(L.pl, r, L.p * r));
-  const V sn = where<V>(L.pos, madd<V>(detail::scale_by<V>(L.pl, L.nf, L.n), r, L.E * r), r);
+  V s, sn;
+  detail::logistic_s_sn(L, detail::logistic_recip(L), s, sn);
   V one_p = madd<V>(c, sn, 1.0f);
   if constexpr (kCPair) one_p = madd<V>(cl, sn, one_p);
   return detail::logistic_finish(L, s * one_p, splat<V>(0.0f));
@@ -888,9 +862,9 @@ TA_HD V sigmoid_1p_f32(V c, V th, V tl, V cl = V{}) {
 template <class V>
 TA_HD V sigmoid_prod_f32(V t) {
   const auto L = detail::logistic_f32<false>(t, V{});
-  const V r = detail::logistic_recip(L);
-  const V num = where<V>(L.pos, madd<V>(detail::scale_by<V>(L.pl, L.nf, L.n), r, L.E * r), madd<V>(L.pl, r, L.p * r));
-  return detail::logistic_finish(L, num * r, splat<V>(0.0f));
+  V s, sn;
+  detail::logistic_s_sn(L, detail::logistic_recip(L), s, sn);
+  return detail::logistic_finish(L, s * sn, splat<V>(0.0f));
 }
 
 // Logistic sigmoid 1 / (1 + e^-x), as num / (1 + e^-|x|) with num = 1 or
@@ -918,16 +892,8 @@ namespace detail {
 // the operations of the general log1p on a compensated exp.
 template <class V>
 TA_HD V log1p_exp_neg_abs_f32(V x) {
-  using C = FP<float>;
-  const V a = floor_at(-abs(x), -kLogisticFar);
-  const V k = madd<V>(a, C::kLog2e, C::kRound);
-  const I<V> n = iwhere<V>(k == k, as_int(k) - as_int(splat<V>(C::kRound)), isplat<I<V>>(0));
-  const V nf = k - C::kRound;
-  V r = madd<V>(nf, -C::kLn2Hi, a);
-  r = madd<V>(nf, -C::kLn2Lo, r);
-  const V q = madd<V>(r * r, exp_p(r), r);
-  const V p = 1.0f + q;
-  const V E = scale_by<V>(p, nf, n), El = scale_by<V>((1.0f - p) + q, nf, n);
+  const auto L = logistic_f32<false>(x, V{});
+  const V E = L.E, El = L.El;
   const V d = 2.0f + E;
   const V dl = (2.0f - d) + E;
   V u = E / d;

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #include <cstring>
@@ -153,15 +154,38 @@ template <class M>
 TA_HD M mnot(M a) {
   if constexpr (std::is_same_v<M, bool>) return !a; else return ~a;
 }
+// any()/all() of a mask register: halves combined lane-wise with OR / AND, so
+// the test stays in vector registers (a few instructions) instead of reading
+// one lane at a time, which costs about as much as the work a branch on it
+// skips. (nvcc's front end cannot parse the shuffle; it only sees scalar
+// masks.)
+#if !defined(TA_DEVICE_CODE)
+template <int kOff, class M, int... kI>
+TA_HD auto mask_half(M m, std::integer_sequence<int, kI...>) {
+  return __builtin_shufflevector(m, m, (kOff + kI)...);
+}
+template <bool kAll, class M>
+TA_HD bool reduce_mask(M m) {
+  constexpr int n = sizeof(M) / sizeof(m[0]);
+  if constexpr (n == 1) {
+    return m[0] != 0;
+  } else if constexpr (n == 2) {
+    return (kAll ? (m[0] & m[1]) : (m[0] | m[1])) != 0;
+  } else {
+    using Half = std::make_integer_sequence<int, n / 2>;
+    const auto lo = mask_half<0>(m, Half{}), hi = mask_half<n / 2>(m, Half{});
+    return reduce_mask<kAll>(kAll ? (lo & hi) : (lo | hi));
+  }
+}
+#endif
 template <class M>
 TA_HD bool any(M m) {
   if constexpr (std::is_same_v<M, bool>) {
     return m;
   } else {
-    constexpr int n = sizeof(M) / sizeof(m[0]);
-    bool r = false;
-    for (int i = 0; i < n; ++i) r |= (m[i] != 0);
-    return r;
+#if !defined(TA_DEVICE_CODE)
+    return reduce_mask<false>(m);
+#endif
   }
 }
 template <class M>
@@ -169,12 +193,21 @@ TA_HD bool all(M m) {
   if constexpr (std::is_same_v<M, bool>) {
     return m;
   } else {
-    constexpr int n = sizeof(M) / sizeof(m[0]);
-    bool r = true;
-    for (int i = 0; i < n; ++i) r &= (m[i] != 0);
-    return r;
+#if !defined(TA_DEVICE_CODE)
+    return reduce_mask<true>(m);
+#endif
   }
 }
+
+// True for a vector of one AVX-512 register, where the kernels use the
+// instructions that have no portable form (vscalefps, vpermps).
+#if defined(TA_X86_AVX512)
+template <class V>
+constexpr bool kZmm = traits<V>::is_vector && sizeof(V) == 64;
+#else
+template <class V>
+constexpr bool kZmm = false;
+#endif
 
 // ------------------------------------------------------------ bit casts ---
 template <class To, class From>
