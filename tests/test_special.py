@@ -19,6 +19,9 @@ def prelu_inputs(dtype=torch.float64):
     yield "scalar_weight", x, torch.tensor(0.1, dtype=dtype)
     yield "1d_input", torch.randn(7, dtype=dtype), torch.tensor([0.3], dtype=dtype)
     yield "2d_input", torch.randn(5, 4, dtype=dtype), torch.rand(4, dtype=dtype)
+    yield "strided_weight", x, torch.rand(8, dtype=torch.float64).to(dtype)[::2]
+    yield "long_rows", torch.randn(3, 4, 50, dtype=dtype), torch.rand(4, dtype=dtype)
+    yield "sliced_input", x[:, :, ::2], torch.rand(4, dtype=torch.float64).to(dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=str)
@@ -40,6 +43,75 @@ def test_prelu_matches_pytorch(dtype):
             gb = [t.to(dtype) for t in torch.autograd.grad(TF.prelu(x64, w64), (x64, w64), go.double())]
         torch.testing.assert_close(ga[1], gb[1], msg=name)
         assert ga[1].shape == w.shape
+
+
+# Layouts that take each path of the weight-gradient sum and of the loop:
+# rows of C (inner 1), channels-last, short and long runs per channel, runs
+# longer than a block, a shared parameter over several blocks, and an input
+# that is not dense (TensorIterator's loop).
+SUM_CASES = {
+    "rows": lambda g: (torch.randn(5000, 64, generator=g, dtype=torch.float64), 64),
+    "channels_last": lambda g: (torch.randn(9, 6, 7, 5, generator=g, dtype=torch.float64)
+                                .contiguous(memory_format=torch.channels_last), 6),
+    "short_runs": lambda g: (torch.randn(400, 6, 5, generator=g, dtype=torch.float64), 6),
+    "long_runs": lambda g: (torch.randn(7, 3, 33, 50, generator=g, dtype=torch.float64), 3),
+    "runs_over_a_block": lambda g: (torch.randn(2, 3, 40000, generator=g, dtype=torch.float64), 3),
+    "shared": lambda g: (torch.randn(3, 70001, generator=g, dtype=torch.float64), 1),
+    "not_dense": lambda g: (torch.randn(300, 5, 40, generator=g, dtype=torch.float64)[:, :, ::3], 5),
+}
+
+
+@pytest.mark.parametrize("case", list(SUM_CASES))
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+def test_prelu_weight_gradient_is_the_compensated_sum_for_any_threads_and_isa(case, dtype):
+    """The weight gradient sums x * g over a channel. With g centred per
+    channel the sum cancels by orders of magnitude, where a plain double sum
+    loses digits; ours is within a few ulp of the exact sum of the same
+    terms (math.fsum), and bitwise the same for any thread count and any
+    instruction set."""
+    import math
+    g = torch.Generator().manual_seed(0)
+    x, c = SUM_CASES[case](g)
+    x = x.to(dtype)
+    # g with its component along x (over x <= 0, per channel) all but
+    # 1e-4 removed: the terms' sum is about 1e-4 of their sizes.
+    go = torch.randn(x.shape, generator=g, dtype=torch.float64)
+    dims = [0] + list(range(2, x.dim())) if c > 1 else list(range(x.dim()))
+    xn = torch.where(x > 0, 0, x.double())
+    alpha = (xn * go).sum(dims, keepdim=True) / (xn * xn).sum(dims, keepdim=True)
+    go = (go - (1 - 1e-4) * alpha * xn).to(dtype)
+    w = torch.rand(c, generator=g, dtype=torch.float64).to(dtype)
+    terms = torch.where(x > 0, 0, x * go).double()  # rounded as the kernel rounds them
+    per_channel = terms.movedim(1, 0).reshape(c, -1) if c > 1 else terms.reshape(1, -1)
+    exact = torch.tensor([math.fsum(r.tolist()) for r in per_channel], dtype=torch.float64)
+    spread = per_channel.abs().sum(1) / exact.abs()
+    assert spread.min() > 1000, "the case must cancel"
+
+    def weight_grad():
+        xa, wa = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+        return torch.autograd.grad(F.prelu(xa, wa), wa, go)[0]
+
+    threads, isa = torch.get_num_threads(), ta.cpu_capability()
+    try:
+        results = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            results.append(weight_grad())
+        torch.set_num_threads(threads)
+        for name in ta.supported_cpu_capabilities():
+            ta.set_cpu_capability(name)
+            results.append(weight_grad())
+    finally:
+        torch.set_num_threads(threads)
+        ta.set_cpu_capability(isa)
+    for r in results[1:]:
+        assert torch.equal(r, results[0])
+    got = results[0].double()
+    if dtype == torch.float64:
+        assert ((got - exact).abs() <= 4 * 2.0**-53 * exact.abs()).all(), (got - exact) / exact
+    else:
+        # The float32 terms are exact in float64: one rounding at the end.
+        assert torch.equal(results[0], exact.to(dtype))
 
 
 def test_prelu_gradcheck_and_gradgradcheck():

@@ -14,12 +14,27 @@ namespace cpu {
 
 using Loop = void (*)(char** data, const int64_t* strides, int64_t n, const double* params);
 
+// The parametric ops' loop over contiguous operands with the parameter
+// written out for a whole number of periods: operand k (outputs first)
+// advances with the loop when mode[k] is 0, starts over every `period`
+// elements when 1 (the written-out parameter), and is one element standing
+// for all when 2.
+using TiledLoop = void (*)(char** data, const int8_t* mode, int64_t n, int64_t period);
+
+// Adds a rows x cols block (element (r, j) at data[r * ld + j]; float for
+// index 0, double for 1) into per-column compensated double sums: sum[j]
+// takes the plain running sum and comp[j] its rounding errors. Each column
+// adds its rows in order, so the result does not depend on the vector width.
+using ColSum = void (*)(const void* data, int64_t rows, int64_t cols, int64_t ld, double* sum, double* comp);
+
 struct KernelTable {
   const char* isa;
   Loop pointwise[kNumPointwiseOps][kNumKinds][kNumDTypes];
   // Fwd (1 output, inputs x w), Bwd (2 outputs, inputs g x w),
   // DBwd (3 outputs, inputs ggx ggw g x w); w broadcast to x's shape.
   Loop parametric[kNumParametricOps][3][kNumDTypes];
+  TiledLoop parametric_tiled[kNumParametricOps][3][kNumDTypes];
+  ColSum colsum[2];
 };
 
 // One per build; absent ISAs are not linked in.

@@ -232,6 +232,36 @@ void run(char** data, const int64_t* strides, int64_t n, F f) {
   }
 }
 
+// See cpu::TiledLoop.
+template <class S, int NOut, int NIn, class F>
+void run_tiled(char** data, const int8_t* mode, int64_t n, int64_t period, F f) {
+  using R = typename S::raw;
+  constexpr int W = kLanes<S>;
+  R* out[NOut];
+  const R* base[NIn];
+  const R* in[NIn];
+  int step[NIn];
+  R bcast[NIn][W];
+  for (int k = 0; k < NOut; ++k) out[k] = reinterpret_cast<R*>(data[k]);
+  for (int k = 0; k < NIn; ++k) {
+    base[k] = in[k] = reinterpret_cast<const R*>(data[NOut + k]);
+    step[k] = mode[NOut + k] == 2 ? 0 : 1;
+    if (step[k] == 0) {
+      for (int j = 0; j < W; ++j) __builtin_memcpy(&bcast[k][j], base[k], sizeof(R));
+      in[k] = bcast[k];
+    }
+  }
+  for (int64_t start = 0; start < n; start += period) {
+    R* o[NOut];
+    for (int k = 0; k < NOut; ++k) o[k] = out[k] + start;
+    for (int k = 0; k < NIn; ++k) {
+      if (mode[NOut + k] == 0) in[k] = base[k] + start;
+    }
+    contiguous<S, NOut, NIn>(o, in, step, n - start < period ? n - start : period, f,
+                             std::make_index_sequence<NIn>(), std::make_index_sequence<NOut>());
+  }
+}
+
 template <template <class> class Op, class S>
 struct Pointwise {
   using C = C_t<S>;
@@ -286,11 +316,30 @@ struct Parametric {
     const Op<C> op(p);
     run<S, 3, 5>(d, s, n, [&](V ggx, V ggw, V g, V x, V w) { return op.dbwd(ggx, ggw, g, x, w); });
   }
+  static void fwd_tiled(char** d, const int8_t* m, int64_t n, int64_t period) {
+    const Op<C> op(nullptr);
+    run_tiled<S, 1, 2>(d, m, n, period, [&](V x, V w) { return op.fwd(x, w); });
+  }
+  static void bwd_tiled(char** d, const int8_t* m, int64_t n, int64_t period) {
+    const Op<C> op(nullptr);
+    run_tiled<S, 2, 3>(d, m, n, period, [&](V g, V x, V w) { return op.bwd(g, x, w); });
+  }
+  static void dbwd_tiled(char** d, const int8_t* m, int64_t n, int64_t period) {
+    const Op<C> op(nullptr);
+    run_tiled<S, 3, 5>(d, m, n, period, [&](V ggx, V ggw, V g, V x, V w) { return op.dbwd(ggx, ggw, g, x, w); });
+  }
   static void fill(cpu::Loop (&t)[3][kNumDTypes], DType dt) {
     const int i = static_cast<int>(dt);
     t[0][i] = &fwd;
     t[1][i] = &bwd;
     t[2][i] = &dbwd;
+  }
+  static void fill(cpu::Loop (&t)[3][kNumDTypes], cpu::TiledLoop (&tt)[3][kNumDTypes], DType dt) {
+    fill(t, dt);
+    const int i = static_cast<int>(dt);
+    tt[0][i] = &fwd_tiled;
+    tt[1][i] = &bwd_tiled;
+    tt[2][i] = &dbwd_tiled;
   }
 };
 
@@ -303,11 +352,72 @@ void fill_parametric(cpu::Loop (&t)[3][kNumDTypes]) {
 }
 
 template <template <class> class Op>
+void fill_parametric(cpu::Loop (&t)[3][kNumDTypes], cpu::TiledLoop (&tt)[3][kNumDTypes]) {
+  Parametric<Op, F32>::fill(t, tt, DType::F32);
+  Parametric<Op, F64>::fill(t, tt, DType::F64);
+  Parametric<Op, F16>::fill(t, tt, DType::F16);
+  Parametric<Op, BF16>::fill(t, tt, DType::BF16);
+}
+
+template <template <class> class Op>
 void fill_all(cpu::Loop (&t)[kNumKinds][kNumDTypes]) {
   Pointwise<Op, F32>::fill(t, DType::F32);
   Pointwise<Op, F64>::fill(t, DType::F64);
   Pointwise<Op, F16>::fill(t, DType::F16);
   Pointwise<Op, BF16>::fill(t, DType::BF16);
+}
+
+// ------------------------------------------------------ column sums ---
+// Neumaier's compensated sum per lane: t = s + v is the plain sum, and the
+// rounding error of each addition (exact by Knuth's two-sum) goes to c.
+template <class VD>
+TA_HD void two_sum_add(VD& s, VD& c, VD v) {
+  const VD t = s + v;
+  const VD bv = t - s;
+  c += (s - (t - bv)) + (v - bv);
+  s = t;
+}
+
+// K vectors of columns at a time: K independent chains hide the latency of
+// the additions.
+template <class T, int K>
+TA_HD void colsum_tile(const T* p, int64_t rows, int64_t ld, double* sum, double* comp) {
+  using VD = native<double>;
+  constexpr int W = traits<VD>::lanes;
+  using VT = vec<T, W>;
+  VD s[K], c[K];
+  for (int k = 0; k < K; ++k) {
+    __builtin_memcpy(&s[k], sum + k * W, sizeof(VD));
+    __builtin_memcpy(&c[k], comp + k * W, sizeof(VD));
+  }
+  for (int64_t r = 0; r < rows; ++r, p += ld) {
+    for (int k = 0; k < K; ++k) {
+      VT v;
+      __builtin_memcpy(&v, p + k * W, sizeof(VT));
+      two_sum_add(s[k], c[k], __builtin_convertvector(v, VD));
+    }
+  }
+  for (int k = 0; k < K; ++k) {
+    __builtin_memcpy(sum + k * W, &s[k], sizeof(VD));
+    __builtin_memcpy(comp + k * W, &c[k], sizeof(VD));
+  }
+}
+
+template <class T>
+void colsum(const void* data, int64_t rows, int64_t cols, int64_t ld, double* sum, double* comp) {
+  constexpr int W = traits<native<double>>::lanes;
+  const T* p = static_cast<const T*>(data);
+  int64_t j = 0;
+  for (; j + 4 * W <= cols; j += 4 * W) colsum_tile<T, 4>(p + j, rows, ld, sum + j, comp + j);
+  for (; j + W <= cols; j += W) colsum_tile<T, 1>(p + j, rows, ld, sum + j, comp + j);
+  // The same operations one column at a time, so a column's result does not
+  // depend on whether it fell in a vector.
+  for (; j < cols; ++j) {
+    double s = sum[j], c = comp[j];
+    for (int64_t r = 0; r < rows; ++r) two_sum_add(s, c, static_cast<double>(p[r * ld + j]));
+    sum[j] = s;
+    comp[j] = c;
+  }
 }
 
 // A wrongly configured build would quietly run narrow vectors.
@@ -327,9 +437,13 @@ cpu::KernelTable make_table() {
 #define TA_X(name, F, params) fill_all<act::F>(t.pointwise[static_cast<int>(OpId::name)]);
   TA_POINTWISE_OPS(TA_X)
 #undef TA_X
-#define TA_X(name, F, wname) fill_parametric<act::F>(t.parametric[static_cast<int>(ParamOpId::name)]);
+#define TA_X(name, F, wname) \
+  fill_parametric<act::F>(t.parametric[static_cast<int>(ParamOpId::name)], \
+                          t.parametric_tiled[static_cast<int>(ParamOpId::name)]);
   TA_PARAMETRIC_OPS(TA_X)
 #undef TA_X
+  t.colsum[0] = &colsum<float>;
+  t.colsum[1] = &colsum<double>;
   return t;
 }
 
