@@ -205,28 +205,40 @@ struct ParamIn {
 // element-wise operand dense and laid out like x, the parameter is written
 // out once in memory order (channel = memory index / stride(1) mod C) for a
 // whole number of periods, about kTile elements, which the loop walks again
-// for each stretch of that length. Any other case goes through run_loop.
+// for each stretch of that length (the tiled loop).
+// kTile: measured (prelu, (N, 64) float32): 512-1024 elements, within the
+// first-level cache beside the streams, are as fast as a shared parameter;
+// 4096 loses 10-30%.
+constexpr int64_t kTile = 512;
+
+// The written-out parameter's period in elements (1 when it is shared), or
+// -1 when the tiled loop does not apply.
+int64_t tile_period(const std::vector<at::Tensor>& outs, const std::vector<ParamIn>& ins, const at::Tensor& x) {
+  constexpr int64_t kMaxRun = 64, kMaxPeriod = 1 << 16;
+  bool ok = x.is_non_overlapping_and_dense();
+  int64_t period = 1;
+  for (const auto& t : outs) ok &= t.sizes().equals(x.sizes()) && t.strides().equals(x.strides());
+  for (const auto& in : ins) {
+    if (in.kind == ParamIn::Elem) {
+      ok &= in.t.sizes().equals(x.sizes()) && in.t.strides().equals(x.strides());
+    } else if (in.kind == ParamIn::Param && in.t.numel() > 1) {
+      ok &= x.stride(1) < kMaxRun && x.size(1) * x.stride(1) <= kMaxPeriod;
+      period = x.size(1) * x.stride(1);
+    }
+  }
+  return ok ? period : -1;
+}
+
+// The tiled loop where it applies (the backward loops' last output may then
+// be in the compute type, see cpu::TiledLoop), else TensorIterator's, with
+// every operand of one dtype.
 void run_param(ParamOpId id, int kind, const std::vector<at::Tensor>& outs, const std::vector<ParamIn>& ins,
                const at::Tensor& x) {
   TORCH_INTERNAL_ASSERT(outs.size() + ins.size() <= 8);
   if (x.numel() == 0) return;
-  // kTile: measured (prelu, (N, 64) float32): 512-1024 elements, within
-  // the first-level cache beside the streams, are as fast as a shared
-  // parameter; 4096 loses 10-30%.
-  constexpr int64_t kTile = 512, kMaxRun = 64, kMaxPeriod = 1 << 16;
-  bool tiled = x.is_non_overlapping_and_dense();
-  int64_t period = 1;
-  for (const auto& t : outs) tiled &= t.sizes().equals(x.sizes()) && t.strides().equals(x.strides());
-  for (const auto& in : ins) {
-    if (in.kind == ParamIn::Elem) {
-      tiled &= in.t.sizes().equals(x.sizes()) && in.t.strides().equals(x.strides());
-    } else if (in.kind == ParamIn::Param && in.t.numel() > 1) {
-      tiled &= x.stride(1) < kMaxRun && x.size(1) * x.stride(1) <= kMaxPeriod;
-      period = x.size(1) * x.stride(1);
-    }
-  }
+  const int64_t period = tile_period(outs, ins, x);
   const int dt = dtype_index(x.scalar_type());
-  if (!tiled) {
+  if (period < 0) {
     std::vector<at::Tensor> v;
     for (const auto& in : ins) {
       v.push_back(in.kind == ParamIn::Elem     ? in.t
@@ -244,21 +256,23 @@ void run_param(ParamOpId id, int kind, const std::vector<at::Tensor>& outs, cons
   const cpu::TiledLoop fn = cpu::kernels().parametric_tiled[static_cast<int>(id)][kind][dt];
   const int64_t tile = (kTile + period - 1) / period * period;
   const int64_t n = x.numel();
-  const int64_t esize = x.element_size();
   std::vector<at::Tensor> keep;  // the written-out parameters
   char* data[8];
+  int64_t esize[8];
   int8_t mode[8];
   int k = 0;
   for (const auto& t : outs) {
     data[k] = static_cast<char*>(t.data_ptr());
+    esize[k] = t.element_size();
     mode[k++] = 0;
   }
   for (const auto& in : ins) {
+    esize[k] = in.t.element_size();
     if (in.kind == ParamIn::Elem) {
       data[k] = static_cast<char*>(in.t.data_ptr());
       mode[k] = 0;
     } else if (in.kind == ParamIn::Param && in.t.numel() > 1) {
-      const int64_t c = in.t.numel(), run = x.stride(1), wstride = in.t.stride(0) * esize;
+      const int64_t c = in.t.numel(), run = x.stride(1), es = esize[k], wstride = in.t.stride(0) * es;
       keep.push_back(at::empty({tile}, in.t.options()));
       char* dst = static_cast<char*>(keep.back().data_ptr());
       const char* src = static_cast<const char*>(in.t.const_data_ptr());
@@ -272,8 +286,8 @@ void run_param(ParamOpId id, int kind, const std::vector<at::Tensor>& outs, cons
           for (int64_t r = 0; r < run; ++r) *d++ = v;
         }
       };
-      if (esize == 2) fill(uint16_t{}); else if (esize == 4) fill(uint32_t{}); else fill(uint64_t{});
-      for (int64_t m = period; m < tile; m += period) std::memcpy(dst + m * esize, dst, period * esize);
+      if (es == 2) fill(uint16_t{}); else if (es == 4) fill(uint32_t{}); else fill(uint64_t{});
+      for (int64_t m = period; m < tile; m += period) std::memcpy(dst + m * es, dst, period * es);
       data[k] = dst;
       mode[k] = 1;
     } else {
@@ -288,35 +302,46 @@ void run_param(ParamOpId id, int kind, const std::vector<at::Tensor>& outs, cons
   const int64_t tiles = (n + tile - 1) / tile;
   at::parallel_for(0, tiles, std::max<int64_t>(1, at::internal::GRAIN_SIZE / tile), [&](int64_t t0, int64_t t1) {
     char* d[8];
-    for (int j = 0; j < nops; ++j) d[j] = data[j] + (mode[j] == 0 ? t0 * tile * esize : 0);
+    for (int j = 0; j < nops; ++j) d[j] = data[j] + (mode[j] == 0 ? t0 * tile * esize[j] : 0);
     fn(d, mode, std::min(t1 * tile, n) - t0 * tile, tile);
   });
 }
 
-// Runs a backward kernel whose last output is the per-element parameter
-// gradient and returns that summed into `w`'s shape. The inputs come widened
-// (see widen): in float16/bfloat16, rounding each of the many terms of that
-// sum to the low precision before adding them makes it drift far from the
-// exact value under cancellation (the built-in's bfloat16 weight gradient can
-// lose every digit that way); the element-wise outputs still round once, so
-// they are bitwise what the low-precision kernel gives.
-at::Tensor run_with_param_sum(ParamOpId id, int kind, const std::vector<at::Tensor>& outs,
-                              const std::vector<ParamIn>& ins, const at::Tensor& w) {
-  const at::Tensor& x = ins[ins.size() - 2].t;  // the (widened) input
-  const bool widened = x.scalar_type() != outs[0].scalar_type();
-  std::vector<at::Tensor> o;
-  for (const auto& t : outs) o.push_back(widened ? empty_like_pointwise(x) : t);
-  // The parameter's per-element gradient, laid out like the outputs.
-  o.push_back(empty_like_pointwise(x));
-  run_param(id, kind, o, ins, x);
-  if (widened) {
-    for (size_t k = 0; k < outs.size(); ++k) outs[k].copy_(o[k]);
-  }
-  return reduce_param(o.back(), w).to(w.scalar_type());
-}
-
 // float16/bfloat16 operands of the backward kernels in float32.
 at::Tensor widen(const at::Tensor& t) { return at::isReducedFloatingType(t.scalar_type()) ? t.to(at::kFloat) : t; }
+
+// Runs a backward kernel, whose last output is the per-element parameter
+// gradient, and returns that summed into `w`'s shape. That gradient is kept
+// in the compute type: in float16/bfloat16, rounding each of the many terms
+// of the sum to the low precision before adding them makes it drift far from
+// the exact value under cancellation (the built-in's bfloat16 weight
+// gradient can lose every digit that way), while the element-wise outputs
+// round once from float, as the low-precision kernels do. The tiled loop
+// stores it in float directly; TensorIterator's loop, one dtype throughout,
+// runs on widened copies instead.
+at::Tensor run_with_param_sum(ParamOpId id, int kind, const std::vector<at::Tensor>& outs,
+                              const std::vector<ParamIn>& ins, const at::Tensor& w) {
+  const at::Tensor& x = ins[ins.size() - 2].t;
+  const auto compute = at::toOpMathType(x.scalar_type());
+  const at::Tensor elem = x.is_non_overlapping_and_dense()
+                               ? at::empty_strided(x.sizes(), x.strides(), x.options().dtype(compute))
+                               : at::empty(x.sizes(), x.options().dtype(compute));
+  if (compute == x.scalar_type() || tile_period(outs, ins, x) >= 0) {
+    std::vector<at::Tensor> o(outs);
+    o.push_back(elem);
+    run_param(id, kind, o, ins, x);
+  } else {
+    std::vector<ParamIn> wide;
+    for (const auto& in : ins) wide.push_back({in.kind, widen(in.t)});
+    const at::Tensor& xw = wide[wide.size() - 2].t;
+    std::vector<at::Tensor> o;
+    for (size_t k = 0; k < outs.size(); ++k) o.push_back(empty_like_pointwise(xw));
+    o.push_back(elem);
+    run_param(id, kind, o, wide, xw);
+    for (size_t k = 0; k < outs.size(); ++k) outs[k].copy_(o[k]);
+  }
+  return reduce_param(elem, w).to(w.scalar_type());
+}
 
 struct ParamKernel final : c10::OperatorKernel {
   ParamOpId id;
@@ -345,9 +370,7 @@ struct ParamKernel final : c10::OperatorKernel {
       if (meta) {
         gw = at::empty_symint(w.sym_sizes(), w.options());
       } else {
-        const at::Tensor xw = widen(x);
-        gw = run_with_param_sum(id, 1, {gx}, {{ParamIn::Elem, widen(g)}, {ParamIn::Elem, xw}, {ParamIn::Param, widen(w)}},
-                                w);
+        gw = run_with_param_sum(id, 1, {gx}, {{ParamIn::Elem, g}, {ParamIn::Elem, x}, {ParamIn::Param, w}}, w);
       }
       torch::jit::drop(*stack, 3);
       stack->emplace_back(std::move(gx));
@@ -366,12 +389,10 @@ struct ParamKernel final : c10::OperatorKernel {
       if (meta) {
         dw = at::empty_symint(w.sym_sizes(), w.options());
       } else {
-        const at::Tensor xw = widen(x);
-        const ParamIn zero{ParamIn::Scalar, at::zeros({}, xw.options())};
-        const ParamIn a = ggx && ggx->defined() ? ParamIn{ParamIn::Elem, widen(*ggx)} : zero;
-        const ParamIn b = ggw && ggw->defined() ? ParamIn{ParamIn::Param, widen(*ggw)} : zero;
-        dw = run_with_param_sum(id, 2, {dg, dx}, {a, b, {ParamIn::Elem, widen(g)}, {ParamIn::Elem, xw},
-                                                   {ParamIn::Param, widen(w)}}, w);
+        const ParamIn zero{ParamIn::Scalar, at::zeros({}, x.options())};
+        const ParamIn a = ggx && ggx->defined() ? ParamIn{ParamIn::Elem, *ggx} : zero;
+        const ParamIn b = ggw && ggw->defined() ? ParamIn{ParamIn::Param, *ggw} : zero;
+        dw = run_with_param_sum(id, 2, {dg, dx}, {a, b, {ParamIn::Elem, g}, {ParamIn::Elem, x}, {ParamIn::Param, w}}, w);
       }
       torch::jit::drop(*stack, 5);
       stack->emplace_back(std::move(dg));

@@ -18,7 +18,9 @@ using Loop = void (*)(char** data, const int64_t* strides, int64_t n, const doub
 // written out for a whole number of periods: operand k (outputs first)
 // advances with the loop when mode[k] is 0, starts over every `period`
 // elements when 1 (the written-out parameter), and is one element standing
-// for all when 2.
+// for all when 2. The backward loops (kinds 1 and 2) store their last
+// output, the per-element parameter gradient, in the compute type (float for
+// float16 and bfloat16).
 using TiledLoop = void (*)(char** data, const int8_t* mode, int64_t n, int64_t period);
 
 // Adds a rows x cols block (element (r, j) at data[r * ld + j]; float for

@@ -133,17 +133,28 @@ TA_HD void store(typename S::raw* p, V_t<S> v) {
 // ----------------------------------------------------------------- loops ---
 // Runs f over n elements: inputs in[k] advance by step[k] (1, or 0 for an
 // operand broadcast along the loop, whose pointer then holds one vector's
-// worth of copies), outputs are contiguous.
-template <class S, int NOut, int NIn, class F, size_t... I, size_t... O>
+// worth of copies), outputs are contiguous. The last output is stored as SL
+// (S but for the parametric ops' per-element parameter gradient, kept in
+// float for float16/bfloat16 so that its sum does not add rounded terms).
+template <class S, class SL, int NOut, int NIn, class F, size_t... I, size_t... O>
 TA_HD void contiguous(typename S::raw* const* out, const typename S::raw* const* in, const int* step, int64_t n,
                       F& f, std::index_sequence<I...>, std::index_sequence<O...>) {
   using R = typename S::raw;
+  using RL = typename SL::raw;
   constexpr int W = kLanes<S>;
+  static_assert(kLanes<SL> == W, "one vector of each storage per step");
+  auto put = [](R* dst, int64_t at, int o, const V_t<S>& v) {
+    if (o == NOut - 1) {
+      store<SL>(reinterpret_cast<RL*>(dst) + at, v);
+    } else {
+      store<S>(dst + at, v);
+    }
+  };
   auto emit = [&](R* const* dst, int64_t at, const auto& r) {
     if constexpr (NOut == 1) {
-      store<S>(dst[0] + at, r);
+      put(dst[0], at, 0, r);
     } else {
-      (store<S>(dst[O] + at, r.v[O]), ...);
+      (put(dst[O], at, O, r.v[O]), ...);
     }
   };
   int64_t i = 0;
@@ -161,15 +172,18 @@ TA_HD void contiguous(typename S::raw* const* out, const typename S::raw* const*
   if (i < n) {
     // Zero padding keeps the spare lanes finite; their results are dropped.
     R ibuf[NIn][W] = {};
-    R obuf[NOut][W];
+    alignas(64) unsigned char obuf[NOut][W * sizeof(RL) > W * sizeof(R) ? W * sizeof(RL) : W * sizeof(R)];
     R* optr[NOut];
     const int64_t rest = n - i;
     for (int k = 0; k < NIn; ++k) {
       __builtin_memcpy(ibuf[k], in[k] + i * step[k], static_cast<size_t>(step[k] ? rest : W) * sizeof(R));
     }
-    for (int k = 0; k < NOut; ++k) optr[k] = obuf[k];
+    for (int k = 0; k < NOut; ++k) optr[k] = reinterpret_cast<R*>(obuf[k]);
     emit(optr, 0, f(load<S>(ibuf[I])...));
-    for (int k = 0; k < NOut; ++k) __builtin_memcpy(out[k] + i, obuf[k], static_cast<size_t>(rest) * sizeof(R));
+    for (int k = 0; k < NOut; ++k) {
+      const size_t size = k == NOut - 1 ? sizeof(RL) : sizeof(R);
+      __builtin_memcpy(reinterpret_cast<char*>(out[k]) + i * size, obuf[k], static_cast<size_t>(rest) * size);
+    }
   }
 }
 
@@ -203,7 +217,7 @@ void run(char** data, const int64_t* strides, int64_t n, F f) {
     }
   }
   if (fast) {
-    contiguous<S, NOut, NIn>(out, in, step, n, f, iseq, oseq);
+    contiguous<S, S, NOut, NIn>(out, in, step, n, f, iseq, oseq);
     return;
   }
   // Strided operands: gather a block, run the contiguous code on it, scatter
@@ -224,7 +238,7 @@ void run(char** data, const int64_t* strides, int64_t n, F f) {
       const char* src = data[k] + start * strides[k];
       for (int64_t j = 0; j < len; ++j) __builtin_memcpy(&buf[k][j], src + j * strides[k], sizeof(R));
     }
-    contiguous<S, NOut, NIn>(bout, bin, ones, len, f, iseq, oseq);
+    contiguous<S, S, NOut, NIn>(bout, bin, ones, len, f, iseq, oseq);
     for (int k = 0; k < NOut; ++k) {
       char* dst = data[k] + start * strides[k];
       for (int64_t j = 0; j < len; ++j) __builtin_memcpy(dst + j * strides[k], &buf[k][j], sizeof(R));
@@ -232,8 +246,8 @@ void run(char** data, const int64_t* strides, int64_t n, F f) {
   }
 }
 
-// See cpu::TiledLoop.
-template <class S, int NOut, int NIn, class F>
+// See cpu::TiledLoop; the last output is stored as SL (see contiguous).
+template <class S, class SL, int NOut, int NIn, class F>
 void run_tiled(char** data, const int8_t* mode, int64_t n, int64_t period, F f) {
   using R = typename S::raw;
   constexpr int W = kLanes<S>;
@@ -253,11 +267,13 @@ void run_tiled(char** data, const int8_t* mode, int64_t n, int64_t period, F f) 
   }
   for (int64_t start = 0; start < n; start += period) {
     R* o[NOut];
-    for (int k = 0; k < NOut; ++k) o[k] = out[k] + start;
+    for (int k = 0; k < NOut; ++k) {
+      o[k] = k == NOut - 1 ? reinterpret_cast<R*>(reinterpret_cast<typename SL::raw*>(out[k]) + start) : out[k] + start;
+    }
     for (int k = 0; k < NIn; ++k) {
       if (mode[NOut + k] == 0) in[k] = base[k] + start;
     }
-    contiguous<S, NOut, NIn>(o, in, step, n - start < period ? n - start : period, f,
+    contiguous<S, SL, NOut, NIn>(o, in, step, n - start < period ? n - start : period, f,
                              std::make_index_sequence<NIn>(), std::make_index_sequence<NOut>());
   }
 }
@@ -316,17 +332,20 @@ struct Parametric {
     const Op<C> op(p);
     run<S, 3, 5>(d, s, n, [&](V ggx, V ggw, V g, V x, V w) { return op.dbwd(ggx, ggw, g, x, w); });
   }
+  // The backward loops' last output, the per-element parameter gradient,
+  // is in the compute type (float for float16/bfloat16).
+  using SG = std::conditional_t<std::is_same_v<C, float>, F32, F64>;
   static void fwd_tiled(char** d, const int8_t* m, int64_t n, int64_t period) {
     const Op<C> op(nullptr);
-    run_tiled<S, 1, 2>(d, m, n, period, [&](V x, V w) { return op.fwd(x, w); });
+    run_tiled<S, S, 1, 2>(d, m, n, period, [&](V x, V w) { return op.fwd(x, w); });
   }
   static void bwd_tiled(char** d, const int8_t* m, int64_t n, int64_t period) {
     const Op<C> op(nullptr);
-    run_tiled<S, 2, 3>(d, m, n, period, [&](V g, V x, V w) { return op.bwd(g, x, w); });
+    run_tiled<S, SG, 2, 3>(d, m, n, period, [&](V g, V x, V w) { return op.bwd(g, x, w); });
   }
   static void dbwd_tiled(char** d, const int8_t* m, int64_t n, int64_t period) {
     const Op<C> op(nullptr);
-    run_tiled<S, 3, 5>(d, m, n, period, [&](V ggx, V ggw, V g, V x, V w) { return op.dbwd(ggx, ggw, g, x, w); });
+    run_tiled<S, SG, 3, 5>(d, m, n, period, [&](V ggx, V ggw, V g, V x, V w) { return op.dbwd(ggx, ggw, g, x, w); });
   }
   static void fill(cpu::Loop (&t)[3][kNumDTypes], DType dt) {
     const int i = static_cast<int>(dt);
