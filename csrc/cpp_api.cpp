@@ -17,11 +17,11 @@ at::Tensor sigmoid(const at::Tensor& self) {
   return op.call(self);
 }
 
-at::Tensor& sigmoid_out(at::Tensor& out, const at::Tensor& self) {
+at::Tensor& sigmoid_out(at::Tensor& out, const at::Tensor& input) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::sigmoid", "out")
                             .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
-  return op.call(self, out);
+  return op.call(input, out);
 }
 
 at::Tensor& sigmoid_(at::Tensor& self) {
@@ -53,11 +53,11 @@ at::Tensor tanh(const at::Tensor& self) {
   return op.call(self);
 }
 
-at::Tensor& tanh_out(at::Tensor& out, const at::Tensor& self) {
+at::Tensor& tanh_out(at::Tensor& out, const at::Tensor& input) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::tanh", "out")
                             .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
-  return op.call(self, out);
+  return op.call(input, out);
 }
 
 at::Tensor& tanh_(at::Tensor& self) {
@@ -89,11 +89,11 @@ at::Tensor relu(const at::Tensor& self) {
   return op.call(self);
 }
 
-at::Tensor& relu_out(at::Tensor& out, const at::Tensor& self) {
+at::Tensor& relu_out(at::Tensor& out, const at::Tensor& input) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::relu", "out")
                             .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
-  return op.call(self, out);
+  return op.call(input, out);
 }
 
 at::Tensor& relu_(at::Tensor& self) {
@@ -125,11 +125,11 @@ at::Tensor leaky_relu(const at::Tensor& self, double negative_slope) {
   return op.call(self, negative_slope);
 }
 
-at::Tensor& leaky_relu_out(at::Tensor& out, const at::Tensor& self, double negative_slope) {
+at::Tensor& leaky_relu_out(at::Tensor& out, const at::Tensor& input, double negative_slope) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::leaky_relu", "out")
                             .typed<at::Tensor&(const at::Tensor&, double, at::Tensor&)>();
-  return op.call(self, negative_slope, out);
+  return op.call(input, negative_slope, out);
 }
 
 at::Tensor& leaky_relu_(at::Tensor& self, double negative_slope) {
@@ -161,11 +161,11 @@ at::Tensor elu(const at::Tensor& self, double alpha) {
   return op.call(self, alpha);
 }
 
-at::Tensor& elu_out(at::Tensor& out, const at::Tensor& self, double alpha) {
+at::Tensor& elu_out(at::Tensor& out, const at::Tensor& input, double alpha) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::elu", "out")
                             .typed<at::Tensor&(const at::Tensor&, double, at::Tensor&)>();
-  return op.call(self, alpha, out);
+  return op.call(input, alpha, out);
 }
 
 at::Tensor& elu_(at::Tensor& self, double alpha) {
@@ -197,11 +197,11 @@ at::Tensor selu(const at::Tensor& self) {
   return op.call(self);
 }
 
-at::Tensor& selu_out(at::Tensor& out, const at::Tensor& self) {
+at::Tensor& selu_out(at::Tensor& out, const at::Tensor& input) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::selu", "out")
                             .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
-  return op.call(self, out);
+  return op.call(input, out);
 }
 
 at::Tensor& selu_(at::Tensor& self) {
@@ -233,11 +233,11 @@ at::Tensor celu(const at::Tensor& self, double alpha) {
   return op.call(self, alpha);
 }
 
-at::Tensor& celu_out(at::Tensor& out, const at::Tensor& self, double alpha) {
+at::Tensor& celu_out(at::Tensor& out, const at::Tensor& input, double alpha) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::celu", "out")
                             .typed<at::Tensor&(const at::Tensor&, double, at::Tensor&)>();
-  return op.call(self, alpha, out);
+  return op.call(input, alpha, out);
 }
 
 at::Tensor& celu_(at::Tensor& self, double alpha) {
@@ -269,11 +269,11 @@ at::Tensor softplus(const at::Tensor& self, double beta, double threshold) {
   return op.call(self, beta, threshold);
 }
 
-at::Tensor& softplus_out(at::Tensor& out, const at::Tensor& self, double beta, double threshold) {
+at::Tensor& softplus_out(at::Tensor& out, const at::Tensor& input, double beta, double threshold) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::softplus", "out")
                             .typed<at::Tensor&(const at::Tensor&, double, double, at::Tensor&)>();
-  return op.call(self, beta, threshold, out);
+  return op.call(input, beta, threshold, out);
 }
 
 at::Tensor& softplus_(at::Tensor& self, double beta, double threshold) {
@@ -305,11 +305,11 @@ at::Tensor silu(const at::Tensor& self) {
   return op.call(self);
 }
 
-at::Tensor& silu_out(at::Tensor& out, const at::Tensor& self) {
+at::Tensor& silu_out(at::Tensor& out, const at::Tensor& input) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::silu", "out")
                             .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
-  return op.call(self, out);
+  return op.call(input, out);
 }
 
 at::Tensor& silu_(at::Tensor& self) {
@@ -341,11 +341,11 @@ at::Tensor swish(const at::Tensor& self, double beta) {
   return op.call(self, beta);
 }
 
-at::Tensor& swish_out(at::Tensor& out, const at::Tensor& self, double beta) {
+at::Tensor& swish_out(at::Tensor& out, const at::Tensor& input, double beta) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::swish", "out")
                             .typed<at::Tensor&(const at::Tensor&, double, at::Tensor&)>();
-  return op.call(self, beta, out);
+  return op.call(input, beta, out);
 }
 
 at::Tensor& swish_(at::Tensor& self, double beta) {
@@ -377,11 +377,11 @@ at::Tensor gelu(const at::Tensor& self, c10::string_view approximate) {
   return op.call(self, approximate);
 }
 
-at::Tensor& gelu_out(at::Tensor& out, const at::Tensor& self, c10::string_view approximate) {
+at::Tensor& gelu_out(at::Tensor& out, const at::Tensor& input, c10::string_view approximate) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::gelu", "out")
                             .typed<at::Tensor&(const at::Tensor&, c10::string_view, at::Tensor&)>();
-  return op.call(self, approximate, out);
+  return op.call(input, approximate, out);
 }
 
 at::Tensor& gelu_(at::Tensor& self, c10::string_view approximate) {
@@ -413,11 +413,11 @@ at::Tensor mish(const at::Tensor& self) {
   return op.call(self);
 }
 
-at::Tensor& mish_out(at::Tensor& out, const at::Tensor& self) {
+at::Tensor& mish_out(at::Tensor& out, const at::Tensor& input) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::mish", "out")
                             .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
-  return op.call(self, out);
+  return op.call(input, out);
 }
 
 at::Tensor& mish_(at::Tensor& self) {
@@ -449,11 +449,11 @@ at::Tensor relu6(const at::Tensor& self) {
   return op.call(self);
 }
 
-at::Tensor& relu6_out(at::Tensor& out, const at::Tensor& self) {
+at::Tensor& relu6_out(at::Tensor& out, const at::Tensor& input) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::relu6", "out")
                             .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
-  return op.call(self, out);
+  return op.call(input, out);
 }
 
 at::Tensor& relu6_(at::Tensor& self) {
@@ -485,11 +485,11 @@ at::Tensor hardtanh(const at::Tensor& self, double min_val, double max_val) {
   return op.call(self, min_val, max_val);
 }
 
-at::Tensor& hardtanh_out(at::Tensor& out, const at::Tensor& self, double min_val, double max_val) {
+at::Tensor& hardtanh_out(at::Tensor& out, const at::Tensor& input, double min_val, double max_val) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::hardtanh", "out")
                             .typed<at::Tensor&(const at::Tensor&, double, double, at::Tensor&)>();
-  return op.call(self, min_val, max_val, out);
+  return op.call(input, min_val, max_val, out);
 }
 
 at::Tensor& hardtanh_(at::Tensor& self, double min_val, double max_val) {
@@ -521,11 +521,11 @@ at::Tensor hardsigmoid(const at::Tensor& self) {
   return op.call(self);
 }
 
-at::Tensor& hardsigmoid_out(at::Tensor& out, const at::Tensor& self) {
+at::Tensor& hardsigmoid_out(at::Tensor& out, const at::Tensor& input) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::hardsigmoid", "out")
                             .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
-  return op.call(self, out);
+  return op.call(input, out);
 }
 
 at::Tensor& hardsigmoid_(at::Tensor& self) {
@@ -557,11 +557,11 @@ at::Tensor hardswish(const at::Tensor& self) {
   return op.call(self);
 }
 
-at::Tensor& hardswish_out(at::Tensor& out, const at::Tensor& self) {
+at::Tensor& hardswish_out(at::Tensor& out, const at::Tensor& input) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::hardswish", "out")
                             .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
-  return op.call(self, out);
+  return op.call(input, out);
 }
 
 at::Tensor& hardswish_(at::Tensor& self) {
@@ -593,11 +593,11 @@ at::Tensor logsigmoid(const at::Tensor& self) {
   return op.call(self);
 }
 
-at::Tensor& logsigmoid_out(at::Tensor& out, const at::Tensor& self) {
+at::Tensor& logsigmoid_out(at::Tensor& out, const at::Tensor& input) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::logsigmoid", "out")
                             .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
-  return op.call(self, out);
+  return op.call(input, out);
 }
 
 at::Tensor& logsigmoid_(at::Tensor& self) {
@@ -629,11 +629,11 @@ at::Tensor softsign(const at::Tensor& self) {
   return op.call(self);
 }
 
-at::Tensor& softsign_out(at::Tensor& out, const at::Tensor& self) {
+at::Tensor& softsign_out(at::Tensor& out, const at::Tensor& input) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::softsign", "out")
                             .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
-  return op.call(self, out);
+  return op.call(input, out);
 }
 
 at::Tensor& softsign_(at::Tensor& self) {
@@ -665,11 +665,11 @@ at::Tensor tanhshrink(const at::Tensor& self) {
   return op.call(self);
 }
 
-at::Tensor& tanhshrink_out(at::Tensor& out, const at::Tensor& self) {
+at::Tensor& tanhshrink_out(at::Tensor& out, const at::Tensor& input) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::tanhshrink", "out")
                             .typed<at::Tensor&(const at::Tensor&, at::Tensor&)>();
-  return op.call(self, out);
+  return op.call(input, out);
 }
 
 at::Tensor& tanhshrink_(at::Tensor& self) {
@@ -701,11 +701,11 @@ at::Tensor softshrink(const at::Tensor& self, double lambd) {
   return op.call(self, lambd);
 }
 
-at::Tensor& softshrink_out(at::Tensor& out, const at::Tensor& self, double lambd) {
+at::Tensor& softshrink_out(at::Tensor& out, const at::Tensor& input, double lambd) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::softshrink", "out")
                             .typed<at::Tensor&(const at::Tensor&, double, at::Tensor&)>();
-  return op.call(self, lambd, out);
+  return op.call(input, lambd, out);
 }
 
 at::Tensor& softshrink_(at::Tensor& self, double lambd) {
@@ -737,11 +737,11 @@ at::Tensor hardshrink(const at::Tensor& self, double lambd) {
   return op.call(self, lambd);
 }
 
-at::Tensor& hardshrink_out(at::Tensor& out, const at::Tensor& self, double lambd) {
+at::Tensor& hardshrink_out(at::Tensor& out, const at::Tensor& input, double lambd) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::hardshrink", "out")
                             .typed<at::Tensor&(const at::Tensor&, double, at::Tensor&)>();
-  return op.call(self, lambd, out);
+  return op.call(input, lambd, out);
 }
 
 at::Tensor& hardshrink_(at::Tensor& self, double lambd) {
@@ -773,11 +773,11 @@ at::Tensor threshold(const at::Tensor& self, double threshold, double value) {
   return op.call(self, threshold, value);
 }
 
-at::Tensor& threshold_out(at::Tensor& out, const at::Tensor& self, double threshold, double value) {
+at::Tensor& threshold_out(at::Tensor& out, const at::Tensor& input, double threshold, double value) {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::threshold", "out")
                             .typed<at::Tensor&(const at::Tensor&, double, double, at::Tensor&)>();
-  return op.call(self, threshold, value, out);
+  return op.call(input, threshold, value, out);
 }
 
 at::Tensor& threshold_(at::Tensor& self, double threshold, double value) {

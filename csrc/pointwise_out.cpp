@@ -1,11 +1,11 @@
 // out= overloads of the pointwise activations, generated from the registry:
 //
-//   foo.out(Tensor self, <parameters>, *, Tensor(a!) out) -> Tensor(a!)
+//   foo.out(Tensor input, <parameters>, *, Tensor(a!) out) -> Tensor(a!)
 //
-// With ATen's out= semantics: `out` must have self's dtype and device; one of
-// another shape is resized (with ATen's warning when it held elements) and
-// then given the strides the functional op would allocate; `out` may be self
-// itself but must not partially overlap it or itself. Like ATen's out=
+// With ATen's out= semantics: `out` must have the input's dtype and device;
+// one of another shape is resized (with ATen's warning when it held
+// elements) and then given the strides the functional op would allocate;
+// `out` may be the input itself but must not partially overlap it or itself. Like ATen's out=
 // functions they are not differentiable: under grad mode an argument that
 // requires grad is refused, and so is a forward-mode tangent.
 #include <ATen/ATen.h>
@@ -23,13 +23,22 @@
 namespace ta {
 namespace {
 
-// "leaky_relu.out(Tensor self, float negative_slope=0.01, *, Tensor(a!) out) -> Tensor(a!)"
+// "leaky_relu.out(Tensor input, float negative_slope=0.01, *, Tensor(a!) out) -> Tensor(a!)"
 std::string out_schema(const PointwiseInfo& info) {
   const std::string& f = info.schema_fwd;  // "leaky_relu(<args>) -> Tensor"
   const size_t open = info.name.size() + 1;
   const size_t close = f.rfind(") -> Tensor");
   TORCH_INTERNAL_ASSERT(close != std::string::npos && close > open);
-  return info.name + ".out(" + f.substr(open, close - open) + ", *, Tensor(a!) out) -> Tensor(a!)";
+  // The input is named `input`, not `self` as in the functional schema:
+  // Inductor (torch 2.13) lowers a functional custom op to the out= overload
+  // whose other arguments match it by name, type and default, and in that
+  // call writes arguments left at their defaults twice (by position and by
+  // keyword), so that a compiled gelu(x) or elu(x) fails at run time. With
+  // the names apart the op runs as itself there.
+  std::string args = f.substr(open, close - open);
+  TORCH_INTERNAL_ASSERT(args.rfind("Tensor self", 0) == 0);
+  args.replace(0, std::strlen("Tensor self"), "Tensor input");
+  return info.name + ".out(" + args + ", *, Tensor(a!) out) -> Tensor(a!)";
 }
 
 std::string out_name(const PointwiseInfo& info) { return "torch_activations::" + info.name + ".out"; }
@@ -46,15 +55,15 @@ struct OutKernel final : c10::OperatorKernel {
     auto args = torch::jit::last(*stack, n);
     const at::Tensor self = args[0].toTensor();
     at::Tensor out = args[n - 1].toTensor();
-    check_float(self, "self", opname);
+    check_float(self, "input", opname);
     double p[kMaxParams];
     read_params(info, &args[1], p, opname.c_str(), self.scalar_type());
     TORCH_CHECK(out.layout() == at::kStrided, opname, ": expected a strided (dense) tensor for 'out', got ",
                 out.layout());
     TORCH_CHECK(out.scalar_type() == self.scalar_type(), opname, ": expected out to have dtype ",
-                self.scalar_type(), " (the dtype of self), but got ", out.scalar_type());
+                self.scalar_type(), " (the dtype of input), but got ", out.scalar_type());
     TORCH_CHECK(out.device() == self.device(), opname, ": expected out to be on ", self.device(),
-                " like self, but got ", out.device());
+                " like input, but got ", out.device());
     if (at::native::resize_output_symint(out, self.sym_sizes()) && !self.is_contiguous()) {
       // A resized out is contiguous; the functional op would follow self's
       // layout (channels-last, permuted), and so does ATen's out=.

@@ -100,6 +100,21 @@ def test_compile_inductor_fullgraph_matches_eager_forward_and_backward():
     torch.testing.assert_close(g, g_ref)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")   # raised inside inductor
+def test_inductor_inference_of_every_pointwise_op_with_default_and_given_parameters():
+    """Without autograd, Inductor hands each op to its own kernel; a call
+    that leaves parameters at their defaults (gelu(x), elu(x), ...) must run
+    as well as one that passes them."""
+    from torch_activations.optable import OPS
+    x = torch.randn(64, generator=torch.Generator().manual_seed(0)) * 3
+    for op in OPS:
+        for params in (dict(op.params[0]), dict(op.params[-1])):
+            torch._dynamo.reset()
+            f = torch.compile(lambda t, _f=op.ours, _p=params: _f(t, **_p) * 2, fullgraph=True)
+            with torch.no_grad():
+                torch.testing.assert_close(f(x), op.ours(x, **params) * 2, msg=f"{op.name} {params}")
+
+
 # -------------------------------------------------------------- torch.export ---
 def test_export_contains_our_ops_and_runs_after_save_and_load(tmp_path):
     torch.manual_seed(0)

@@ -31,8 +31,8 @@ namespace torch_activations {
 // ---- sigmoid
 // torch_activations::sigmoid(Tensor self) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor sigmoid(const at::Tensor& self);
-// torch_activations::sigmoid.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& sigmoid_out(at::Tensor& out, const at::Tensor& self);
+// torch_activations::sigmoid.out(Tensor input, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& sigmoid_out(at::Tensor& out, const at::Tensor& input);
 // torch_activations::sigmoid_(Tensor(a!) self) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& sigmoid_(at::Tensor& self);
 // torch_activations::sigmoid_backward(Tensor grad_output, Tensor result) -> Tensor
@@ -43,8 +43,8 @@ TORCH_ACTIVATIONS_API at::Tensor sigmoid_double_backward(const at::Tensor& grad_
 // ---- tanh
 // torch_activations::tanh(Tensor self) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor tanh(const at::Tensor& self);
-// torch_activations::tanh.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& tanh_out(at::Tensor& out, const at::Tensor& self);
+// torch_activations::tanh.out(Tensor input, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& tanh_out(at::Tensor& out, const at::Tensor& input);
 // torch_activations::tanh_(Tensor(a!) self) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& tanh_(at::Tensor& self);
 // torch_activations::tanh_backward(Tensor grad_output, Tensor result) -> Tensor
@@ -55,8 +55,8 @@ TORCH_ACTIVATIONS_API at::Tensor tanh_double_backward(const at::Tensor& grad_gra
 // ---- relu
 // torch_activations::relu(Tensor self) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor relu(const at::Tensor& self);
-// torch_activations::relu.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& relu_out(at::Tensor& out, const at::Tensor& self);
+// torch_activations::relu.out(Tensor input, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& relu_out(at::Tensor& out, const at::Tensor& input);
 // torch_activations::relu_(Tensor(a!) self) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& relu_(at::Tensor& self);
 // torch_activations::relu_backward(Tensor grad_output, Tensor result) -> Tensor
@@ -67,8 +67,8 @@ TORCH_ACTIVATIONS_API at::Tensor relu_double_backward(const at::Tensor& grad_gra
 // ---- leaky_relu
 // torch_activations::leaky_relu(Tensor self, float negative_slope=0.01) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor leaky_relu(const at::Tensor& self, double negative_slope = 0.01);
-// torch_activations::leaky_relu.out(Tensor self, float negative_slope=0.01, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& leaky_relu_out(at::Tensor& out, const at::Tensor& self, double negative_slope = 0.01);
+// torch_activations::leaky_relu.out(Tensor input, float negative_slope=0.01, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& leaky_relu_out(at::Tensor& out, const at::Tensor& input, double negative_slope = 0.01);
 // torch_activations::leaky_relu_(Tensor(a!) self, float negative_slope=0.01) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& leaky_relu_(at::Tensor& self, double negative_slope = 0.01);
 // torch_activations::leaky_relu_backward(Tensor grad_output, Tensor self, float negative_slope, bool is_result) -> Tensor
@@ -79,8 +79,8 @@ TORCH_ACTIVATIONS_API at::Tensor leaky_relu_double_backward(const at::Tensor& gr
 // ---- elu
 // torch_activations::elu(Tensor self, float alpha=1.) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor elu(const at::Tensor& self, double alpha = 1.0);
-// torch_activations::elu.out(Tensor self, float alpha=1., *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& elu_out(at::Tensor& out, const at::Tensor& self, double alpha = 1.0);
+// torch_activations::elu.out(Tensor input, float alpha=1., *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& elu_out(at::Tensor& out, const at::Tensor& input, double alpha = 1.0);
 // torch_activations::elu_(Tensor(a!) self, float alpha=1.) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& elu_(at::Tensor& self, double alpha = 1.0);
 // torch_activations::elu_backward(Tensor grad_output, Tensor self, float alpha, bool is_result) -> Tensor
@@ -91,8 +91,8 @@ TORCH_ACTIVATIONS_API at::Tensor elu_double_backward(const at::Tensor& grad_grad
 // ---- selu
 // torch_activations::selu(Tensor self) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor selu(const at::Tensor& self);
-// torch_activations::selu.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& selu_out(at::Tensor& out, const at::Tensor& self);
+// torch_activations::selu.out(Tensor input, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& selu_out(at::Tensor& out, const at::Tensor& input);
 // torch_activations::selu_(Tensor(a!) self) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& selu_(at::Tensor& self);
 // torch_activations::selu_backward(Tensor grad_output, Tensor self, bool is_result) -> Tensor
@@ -103,8 +103,8 @@ TORCH_ACTIVATIONS_API at::Tensor selu_double_backward(const at::Tensor& grad_gra
 // ---- celu
 // torch_activations::celu(Tensor self, float alpha=1.) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor celu(const at::Tensor& self, double alpha = 1.0);
-// torch_activations::celu.out(Tensor self, float alpha=1., *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& celu_out(at::Tensor& out, const at::Tensor& self, double alpha = 1.0);
+// torch_activations::celu.out(Tensor input, float alpha=1., *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& celu_out(at::Tensor& out, const at::Tensor& input, double alpha = 1.0);
 // torch_activations::celu_(Tensor(a!) self, float alpha=1.) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& celu_(at::Tensor& self, double alpha = 1.0);
 // torch_activations::celu_backward(Tensor grad_output, Tensor self, float alpha, bool is_result) -> Tensor
@@ -115,8 +115,8 @@ TORCH_ACTIVATIONS_API at::Tensor celu_double_backward(const at::Tensor& grad_gra
 // ---- softplus
 // torch_activations::softplus(Tensor self, float beta=1., float threshold=20.) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor softplus(const at::Tensor& self, double beta = 1.0, double threshold = 20.0);
-// torch_activations::softplus.out(Tensor self, float beta=1., float threshold=20., *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& softplus_out(at::Tensor& out, const at::Tensor& self, double beta = 1.0, double threshold = 20.0);
+// torch_activations::softplus.out(Tensor input, float beta=1., float threshold=20., *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& softplus_out(at::Tensor& out, const at::Tensor& input, double beta = 1.0, double threshold = 20.0);
 // torch_activations::softplus_(Tensor(a!) self, float beta=1., float threshold=20.) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& softplus_(at::Tensor& self, double beta = 1.0, double threshold = 20.0);
 // torch_activations::softplus_backward(Tensor grad_output, Tensor self, float beta, float threshold) -> Tensor
@@ -127,8 +127,8 @@ TORCH_ACTIVATIONS_API at::Tensor softplus_double_backward(const at::Tensor& grad
 // ---- silu
 // torch_activations::silu(Tensor self) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor silu(const at::Tensor& self);
-// torch_activations::silu.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& silu_out(at::Tensor& out, const at::Tensor& self);
+// torch_activations::silu.out(Tensor input, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& silu_out(at::Tensor& out, const at::Tensor& input);
 // torch_activations::silu_(Tensor(a!) self) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& silu_(at::Tensor& self);
 // torch_activations::silu_backward(Tensor grad_output, Tensor self) -> Tensor
@@ -139,8 +139,8 @@ TORCH_ACTIVATIONS_API at::Tensor silu_double_backward(const at::Tensor& grad_gra
 // ---- swish
 // torch_activations::swish(Tensor self, float beta=1.) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor swish(const at::Tensor& self, double beta = 1.0);
-// torch_activations::swish.out(Tensor self, float beta=1., *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& swish_out(at::Tensor& out, const at::Tensor& self, double beta = 1.0);
+// torch_activations::swish.out(Tensor input, float beta=1., *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& swish_out(at::Tensor& out, const at::Tensor& input, double beta = 1.0);
 // torch_activations::swish_(Tensor(a!) self, float beta=1.) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& swish_(at::Tensor& self, double beta = 1.0);
 // torch_activations::swish_backward(Tensor grad_output, Tensor self, float beta) -> Tensor
@@ -151,8 +151,8 @@ TORCH_ACTIVATIONS_API at::Tensor swish_double_backward(const at::Tensor& grad_gr
 // ---- gelu
 // torch_activations::gelu(Tensor self, str approximate="none") -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor gelu(const at::Tensor& self, c10::string_view approximate = "none");
-// torch_activations::gelu.out(Tensor self, str approximate="none", *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& gelu_out(at::Tensor& out, const at::Tensor& self, c10::string_view approximate = "none");
+// torch_activations::gelu.out(Tensor input, str approximate="none", *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& gelu_out(at::Tensor& out, const at::Tensor& input, c10::string_view approximate = "none");
 // torch_activations::gelu_(Tensor(a!) self, str approximate="none") -> ()
 TORCH_ACTIVATIONS_API at::Tensor& gelu_(at::Tensor& self, c10::string_view approximate = "none");
 // torch_activations::gelu_backward(Tensor grad_output, Tensor self, str approximate) -> Tensor
@@ -163,8 +163,8 @@ TORCH_ACTIVATIONS_API at::Tensor gelu_double_backward(const at::Tensor& grad_gra
 // ---- mish
 // torch_activations::mish(Tensor self) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor mish(const at::Tensor& self);
-// torch_activations::mish.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& mish_out(at::Tensor& out, const at::Tensor& self);
+// torch_activations::mish.out(Tensor input, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& mish_out(at::Tensor& out, const at::Tensor& input);
 // torch_activations::mish_(Tensor(a!) self) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& mish_(at::Tensor& self);
 // torch_activations::mish_backward(Tensor grad_output, Tensor self) -> Tensor
@@ -175,8 +175,8 @@ TORCH_ACTIVATIONS_API at::Tensor mish_double_backward(const at::Tensor& grad_gra
 // ---- relu6
 // torch_activations::relu6(Tensor self) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor relu6(const at::Tensor& self);
-// torch_activations::relu6.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& relu6_out(at::Tensor& out, const at::Tensor& self);
+// torch_activations::relu6.out(Tensor input, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& relu6_out(at::Tensor& out, const at::Tensor& input);
 // torch_activations::relu6_(Tensor(a!) self) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& relu6_(at::Tensor& self);
 // torch_activations::relu6_backward(Tensor grad_output, Tensor self, bool is_result) -> Tensor
@@ -187,8 +187,8 @@ TORCH_ACTIVATIONS_API at::Tensor relu6_double_backward(const at::Tensor& grad_gr
 // ---- hardtanh
 // torch_activations::hardtanh(Tensor self, float min_val=-1., float max_val=1.) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor hardtanh(const at::Tensor& self, double min_val = -1.0, double max_val = 1.0);
-// torch_activations::hardtanh.out(Tensor self, float min_val=-1., float max_val=1., *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& hardtanh_out(at::Tensor& out, const at::Tensor& self, double min_val = -1.0, double max_val = 1.0);
+// torch_activations::hardtanh.out(Tensor input, float min_val=-1., float max_val=1., *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& hardtanh_out(at::Tensor& out, const at::Tensor& input, double min_val = -1.0, double max_val = 1.0);
 // torch_activations::hardtanh_(Tensor(a!) self, float min_val=-1., float max_val=1.) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& hardtanh_(at::Tensor& self, double min_val = -1.0, double max_val = 1.0);
 // torch_activations::hardtanh_backward(Tensor grad_output, Tensor self, float min_val, float max_val, bool is_result) -> Tensor
@@ -199,8 +199,8 @@ TORCH_ACTIVATIONS_API at::Tensor hardtanh_double_backward(const at::Tensor& grad
 // ---- hardsigmoid
 // torch_activations::hardsigmoid(Tensor self) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor hardsigmoid(const at::Tensor& self);
-// torch_activations::hardsigmoid.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& hardsigmoid_out(at::Tensor& out, const at::Tensor& self);
+// torch_activations::hardsigmoid.out(Tensor input, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& hardsigmoid_out(at::Tensor& out, const at::Tensor& input);
 // torch_activations::hardsigmoid_(Tensor(a!) self) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& hardsigmoid_(at::Tensor& self);
 // torch_activations::hardsigmoid_backward(Tensor grad_output, Tensor self) -> Tensor
@@ -211,8 +211,8 @@ TORCH_ACTIVATIONS_API at::Tensor hardsigmoid_double_backward(const at::Tensor& g
 // ---- hardswish
 // torch_activations::hardswish(Tensor self) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor hardswish(const at::Tensor& self);
-// torch_activations::hardswish.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& hardswish_out(at::Tensor& out, const at::Tensor& self);
+// torch_activations::hardswish.out(Tensor input, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& hardswish_out(at::Tensor& out, const at::Tensor& input);
 // torch_activations::hardswish_(Tensor(a!) self) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& hardswish_(at::Tensor& self);
 // torch_activations::hardswish_backward(Tensor grad_output, Tensor self) -> Tensor
@@ -223,8 +223,8 @@ TORCH_ACTIVATIONS_API at::Tensor hardswish_double_backward(const at::Tensor& gra
 // ---- logsigmoid
 // torch_activations::logsigmoid(Tensor self) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor logsigmoid(const at::Tensor& self);
-// torch_activations::logsigmoid.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& logsigmoid_out(at::Tensor& out, const at::Tensor& self);
+// torch_activations::logsigmoid.out(Tensor input, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& logsigmoid_out(at::Tensor& out, const at::Tensor& input);
 // torch_activations::logsigmoid_(Tensor(a!) self) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& logsigmoid_(at::Tensor& self);
 // torch_activations::logsigmoid_backward(Tensor grad_output, Tensor self) -> Tensor
@@ -235,8 +235,8 @@ TORCH_ACTIVATIONS_API at::Tensor logsigmoid_double_backward(const at::Tensor& gr
 // ---- softsign
 // torch_activations::softsign(Tensor self) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor softsign(const at::Tensor& self);
-// torch_activations::softsign.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& softsign_out(at::Tensor& out, const at::Tensor& self);
+// torch_activations::softsign.out(Tensor input, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& softsign_out(at::Tensor& out, const at::Tensor& input);
 // torch_activations::softsign_(Tensor(a!) self) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& softsign_(at::Tensor& self);
 // torch_activations::softsign_backward(Tensor grad_output, Tensor self) -> Tensor
@@ -247,8 +247,8 @@ TORCH_ACTIVATIONS_API at::Tensor softsign_double_backward(const at::Tensor& grad
 // ---- tanhshrink
 // torch_activations::tanhshrink(Tensor self) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor tanhshrink(const at::Tensor& self);
-// torch_activations::tanhshrink.out(Tensor self, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& tanhshrink_out(at::Tensor& out, const at::Tensor& self);
+// torch_activations::tanhshrink.out(Tensor input, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& tanhshrink_out(at::Tensor& out, const at::Tensor& input);
 // torch_activations::tanhshrink_(Tensor(a!) self) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& tanhshrink_(at::Tensor& self);
 // torch_activations::tanhshrink_backward(Tensor grad_output, Tensor self) -> Tensor
@@ -259,8 +259,8 @@ TORCH_ACTIVATIONS_API at::Tensor tanhshrink_double_backward(const at::Tensor& gr
 // ---- softshrink
 // torch_activations::softshrink(Tensor self, float lambd=0.5) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor softshrink(const at::Tensor& self, double lambd = 0.5);
-// torch_activations::softshrink.out(Tensor self, float lambd=0.5, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& softshrink_out(at::Tensor& out, const at::Tensor& self, double lambd = 0.5);
+// torch_activations::softshrink.out(Tensor input, float lambd=0.5, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& softshrink_out(at::Tensor& out, const at::Tensor& input, double lambd = 0.5);
 // torch_activations::softshrink_(Tensor(a!) self, float lambd=0.5) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& softshrink_(at::Tensor& self, double lambd = 0.5);
 // torch_activations::softshrink_backward(Tensor grad_output, Tensor self, float lambd) -> Tensor
@@ -271,8 +271,8 @@ TORCH_ACTIVATIONS_API at::Tensor softshrink_double_backward(const at::Tensor& gr
 // ---- hardshrink
 // torch_activations::hardshrink(Tensor self, float lambd=0.5) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor hardshrink(const at::Tensor& self, double lambd = 0.5);
-// torch_activations::hardshrink.out(Tensor self, float lambd=0.5, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& hardshrink_out(at::Tensor& out, const at::Tensor& self, double lambd = 0.5);
+// torch_activations::hardshrink.out(Tensor input, float lambd=0.5, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& hardshrink_out(at::Tensor& out, const at::Tensor& input, double lambd = 0.5);
 // torch_activations::hardshrink_(Tensor(a!) self, float lambd=0.5) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& hardshrink_(at::Tensor& self, double lambd = 0.5);
 // torch_activations::hardshrink_backward(Tensor grad_output, Tensor self, float lambd) -> Tensor
@@ -283,8 +283,8 @@ TORCH_ACTIVATIONS_API at::Tensor hardshrink_double_backward(const at::Tensor& gr
 // ---- threshold
 // torch_activations::threshold(Tensor self, float threshold, float value) -> Tensor
 TORCH_ACTIVATIONS_API at::Tensor threshold(const at::Tensor& self, double threshold, double value);
-// torch_activations::threshold.out(Tensor self, float threshold, float value, *, Tensor(a!) out) -> Tensor(a!)
-TORCH_ACTIVATIONS_API at::Tensor& threshold_out(at::Tensor& out, const at::Tensor& self, double threshold, double value);
+// torch_activations::threshold.out(Tensor input, float threshold, float value, *, Tensor(a!) out) -> Tensor(a!)
+TORCH_ACTIVATIONS_API at::Tensor& threshold_out(at::Tensor& out, const at::Tensor& input, double threshold, double value);
 // torch_activations::threshold_(Tensor(a!) self, float threshold, float value) -> ()
 TORCH_ACTIVATIONS_API at::Tensor& threshold_(at::Tensor& self, double threshold, double value);
 // torch_activations::threshold_backward(Tensor grad_output, Tensor self, float threshold, float value) -> Tensor
