@@ -115,6 +115,33 @@ def test_inductor_inference_of_every_pointwise_op_with_default_and_given_paramet
                 torch.testing.assert_close(f(x), op.ours(x, **params) * 2, msg=f"{op.name} {params}")
 
 
+@pytest.mark.parametrize("first", ["torch._dynamo", "torch_activations"])
+def test_functional_calls_trace_as_our_ops_whichever_is_imported_first(first):
+    """torch_activations.functional calls each operator's C++ entry point
+    directly; Dynamo learns to trace those as the operators when it is
+    loaded, before or after this library."""
+    code = f"""
+import torch
+import {first}
+import torch_activations.functional as F
+from torch._dynamo.backends.common import aot_autograd
+seen = set()
+def record(gm, example_inputs):
+    seen.update(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
+    return gm
+f = torch.compile(lambda x: F.gelu(F.relu(x), approximate="tanh") + F.softmax(x, -1), fullgraph=True,
+                  backend=aot_autograd(fw_compiler=record))
+x = torch.randn(3, 5)
+torch.testing.assert_close(f(x), F.gelu(F.relu(x), approximate="tanh") + F.softmax(x, -1))
+assert {{"torch_activations.relu.default", "torch_activations.gelu.default",
+         "torch_activations.softmax.default"}} <= seen, seen
+print("traced")
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    assert out.returncode == 0 and "traced" in out.stdout, out.stderr[-3000:]
+
+
 # -------------------------------------------------------------- torch.export ---
 def test_export_contains_our_ops_and_runs_after_save_and_load(tmp_path):
     torch.manual_seed(0)

@@ -8,9 +8,10 @@ from typing import Union
 import torch
 from torch import Tensor
 
-from . import _C  # noqa: F401  (loads the operators)
+from ._direct import ops as _ops
 
-_ops = torch.ops.torch_activations
+# The gated units pick their overload (halves of one tensor, or a pair).
+_packets = torch.ops.torch_activations
 
 __all__ = [
     "sigmoid", "tanh", "relu", "relu_", "leaky_relu", "leaky_relu_", "prelu", "elu", "elu_", "selu", "selu_",
@@ -312,20 +313,20 @@ def swiglu(input: Tensor, up: Optional[Tensor] = None, *, dim: int = -1) -> Tens
     ``input`` is split in halves :math:`a, b` along ``dim``, or ``gate`` (:math:`a`) and ``up``
     (:math:`b`) come as two tensors of the same shape. The backward saves only the inputs and writes
     both halves' gradients in one pass."""
-    return _gated(_ops.swiglu, "swiglu", input, up, dim)
+    return _gated(_packets.swiglu, "swiglu", input, up, dim)
 
 
 def geglu(input: Tensor, up: Optional[Tensor] = None, *, dim: int = -1, approximate: str = "none") -> Tensor:
     r"""geglu(input, dim=-1, approximate='none') or geglu(gate, up, approximate='none') -> Tensor:
     :math:`\mathrm{gelu}(a) \otimes b`, the activation on the FIRST half (see :func:`swiglu`);
     ``approximate`` as in :func:`gelu`."""
-    return _gated(_ops.geglu, "geglu", input, up, dim, approximate)
+    return _gated(_packets.geglu, "geglu", input, up, dim, approximate)
 
 
 def reglu(input: Tensor, up: Optional[Tensor] = None, *, dim: int = -1) -> Tensor:
     r"""reglu(input, dim=-1) or reglu(gate, up) -> Tensor: :math:`\mathrm{relu}(a) \otimes b`, the
     activation on the FIRST half (see :func:`swiglu`)."""
-    return _gated(_ops.reglu, "reglu", input, up, dim)
+    return _gated(_packets.reglu, "reglu", input, up, dim)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, size_average: Optional[bool] = None,
