@@ -209,6 +209,22 @@ TA_HD scalar_t<V> hmax(V v) {
   for (int i = 1; i < traits<V>::lanes; ++i) s = max_nan(s, v[i]);
   return s;
 }
+// max_nan over xl(b..e) and `init`, per lane. Four running maxima: one
+// alone would make every comparison wait for the one before it.
+template <class V, class Load>
+TA_HD V max_over(const Load& xl, int64_t b, int64_t e, V init) {
+  V m0 = init, m1 = init, m2 = init, m3 = init;
+  int64_t k = b;
+  for (; k + 4 <= e; k += 4) {
+    m0 = max_nan(m0, xl(k));
+    m1 = max_nan(m1, xl(k + 1));
+    m2 = max_nan(m2, xl(k + 2));
+    m3 = max_nan(m3, xl(k + 3));
+  }
+  for (; k < e; ++k) m0 = max_nan(m0, xl(k));
+  return max_nan(max_nan(m0, m1), max_nan(m2, m3));
+}
+
 // A row's partial sums, one per lane, as the row's total in every lane (row
 // path) or left per lane (column path, where each lane is a row).
 template <class Ctx, class V>
@@ -359,9 +375,7 @@ TA_HD void online_lse1p(const Load& xl, int64_t nv, V& m, V& t, V& c, const Bloc
   c = splat<V>(C(0));
   for (int64_t b = 0; b < nv; b += kBlock) {
     const int64_t e = std::min(nv, b + kBlock);
-    V bm = splat<V>(ninf);
-    for (int64_t k = b; k < e; ++k) bm = max_nan(bm, xl(k));
-    const V mn = max_nan(m, bm);
+    const V mn = max_nan(m, max_over(xl, b, e, splat<V>(ninf)));
     // A lane whose maximum is still -inf has only seen exp(-inf) = 0 terms.
     const V shift = where<V>(mn == ninf, C(0), mn);
     block(shift);
@@ -435,9 +449,7 @@ void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
   using V = V_t<SY>;
   using C = C_t<SY>;
   constexpr int W = kLanes<SY>;
-  V bm = splat<V>(-std::numeric_limits<C>::infinity());
-  for (int64_t k = 0; k < nv; ++k) bm = max_nan(bm, xl(k));
-  const V mx = splat<V>(hmax(bm));
+  const V mx = splat<V>(hmax(max_over(xl, 0, nv, splat<V>(-std::numeric_limits<C>::infinity()))));
   V acc = splat<V>(C(0)), err = splat<V>(C(0));
   if constexpr (std::is_same_v<R_t<SY>, C>) {
     for (int64_t k = 0; k < nv; ++k) {
