@@ -187,3 +187,18 @@ def test_cross_entropy_of_a_confident_prediction(dtype, weighted):
                              ("gather", wide[:, ::2], onehot)):
             loss = F.cross_entropy(xl, tl, weight=w, reduction="none")
             check(loss, lhi, llo, dtype, x[:, 0], f"n={n} gap={gap} ties={ties} {name} probabilities", n=n)
+
+
+def test_rows_spanning_several_blocks():
+    """Rows of 70001 elements take several blocks of the online reduction on
+    the row path too: the dominant logit at the start, at the end, and a
+    rising row whose maximum keeps moving to later blocks."""
+    n = 70001
+    x = dominant(F32, n, GAPS[F32][1], 1, rows=3)
+    x[2] = torch.linspace(-30, 10, n, dtype=F64).to(F32)
+    exact, lo = exact_log_softmax(x)
+    check(F.log_softmax(x, 1), exact, lo, F32, x, "log_softmax")
+    t = x.argmax(1)
+    loss = F.cross_entropy(x, t, reduction="none")
+    check(loss, -exact.gather(1, t[:, None]).flatten(), -lo.gather(1, t[:, None]).flatten(), F32, x[:, 0],
+          "cross_entropy", n=n)

@@ -56,6 +56,11 @@ template <class S> using R_t = typename S::raw;
 template <class C> using CS_t = std::conditional_t<std::is_same_v<C, float>, F32, F64>;
 
 constexpr int64_t kBlock = 16;
+// Vectors per block of online_lse1p along a contiguous row (the column path,
+// one row per lane, keeps kBlock): a whole row of up to 128 KiB, read again
+// from cache, so that its maximum is taken in one sweep with independent
+// comparisons and the running sum is rescaled once per such block.
+constexpr int64_t kRowBlock = 2048;
 
 template <class V>
 TA_HD V iota() {
@@ -359,22 +364,23 @@ TA_HD scalar_t<V> compensated_total(V sum, V err) {
 //   otherwise  E' = E + a.
 // A lane that has seen only -inf has S = 0, E = -1, which the first formula
 // continues correctly (e^-D = 0, 1 + E = 0). Memory is read once: per block
-// of kBlock vectors the maximum, then a second sweep over the block (in
-// cache) takes the exponentials, so exp runs once per element. x - m is
+// of blen vectors the maximum, then a second sweep over the block (in cache)
+// takes the exponentials, so exp runs once per element. x - m is
 // carried as an exact pair (exp_minus): rounding it would cost |x - m| / 2
 // ulps of each term, and of E where those terms are all of it.
 // block(shift) sees, before the second sweep of each block, the running
 // maximum with the block's included (0 while it is -inf), which the sweep
 // subtracts; each(k, x) sees every vector in that sweep.
 template <class V, class Load, class Block, class Each>
-TA_HD void online_lse1p(const Load& xl, int64_t nv, V& m, V& t, V& c, const Block& block, const Each& each) {
+TA_HD void online_lse1p(const Load& xl, int64_t nv, int64_t blen, V& m, V& t, V& c, const Block& block,
+                        const Each& each) {
   using C = scalar_t<V>;
   const C ninf = -std::numeric_limits<C>::infinity();
   m = splat<V>(ninf);
   t = splat<V>(C(-1));
   c = splat<V>(C(0));
-  for (int64_t b = 0; b < nv; b += kBlock) {
-    const int64_t e = std::min(nv, b + kBlock);
+  for (int64_t b = 0; b < nv; b += blen) {
+    const int64_t e = std::min(nv, b + blen);
     const V mn = max_nan(m, max_over(xl, b, e, splat<V>(ninf)));
     // A lane whose maximum is still -inf has only seen exp(-inf) = 0 terms.
     const V shift = where<V>(mn == ninf, C(0), mn);
@@ -502,7 +508,7 @@ struct SoftmaxFwd {
     V mx, t, c;
     if (!log) {
       if constexpr (Ctx::kCol) {
-        online_lse1p(xl, nv, mx, t, c, [](V) {}, [](int64_t, V) {});
+        online_lse1p(xl, nv, Ctx::kCol ? kBlock : kRowBlock, mx, t, c, [](V) {}, [](int64_t, V) {});
         const V sum = (C(1) + t) + c;
         for (int64_t k = 0; k < nv; ++k) y.store(k, exp_minus(xl(k), mx) / sum);
       } else {
@@ -512,7 +518,7 @@ struct SoftmaxFwd {
     }
     // (x - max) - log1p(E): the two terms have opposite signs, so nothing
     // cancels and the result keeps the relative accuracy of each.
-    online_lse1p(xl, nv, mx, t, c, [](V) {}, [](int64_t, V) {});
+    online_lse1p(xl, nv, Ctx::kCol ? kBlock : kRowBlock, mx, t, c, [](V) {}, [](int64_t, V) {});
     const V ls = log_sum<Ctx>(mx, t, c);
     for (int64_t k = 0; k < nv; ++k) y.store(k, (xl(k) - mx) - ls);
   }
@@ -683,7 +689,7 @@ struct CeForward {
       }
     };
     V mx, ts, cs;
-    online_lse1p(xl, nv, mx, ts, cs, block, each);
+    online_lse1p(xl, nv, Ctx::kCol ? kBlock : kRowBlock, mx, ts, cs, block, each);
     const V ls = log_sum<Ctx>(mx, ts, cs);
     V a = acc, qs = qsum;
     if constexpr (!Ctx::kCol && kKind != CeFwd::Index) {
