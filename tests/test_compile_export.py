@@ -142,6 +142,36 @@ print("traced")
     assert out.returncode == 0 and "traced" in out.stdout, out.stderr[-3000:]
 
 
+def test_functional_calls_reach_fx_tracing_and_torch_function_as_our_ops():
+    """The direct calls still go through the dispatcher's Python hooks:
+    torch.fx records the OpOverloads, and a __torch_function__ subclass sees
+    them."""
+    import torch.fx
+    from torch_activations import functional as F
+
+    class M(nn.Module):
+        def forward(self, x):
+            return F.gelu(F.relu(x), approximate="tanh") + F.leaky_relu(x, 0.2)
+
+    gm = torch.fx.symbolic_trace(M())
+    targets = [str(n.target) for n in gm.graph.nodes if n.op == "call_function"]
+    assert {"torch_activations.relu.default", "torch_activations.gelu.default",
+            "torch_activations.leaky_relu.default"} <= set(targets)
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(gm(x), M()(x))
+
+    seen = []
+
+    class Logged(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            seen.append(func)
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    y = F.silu(x.as_subclass(Logged))
+    assert type(y) is Logged and torch.ops.torch_activations.silu.default in seen
+
+
 # -------------------------------------------------------------- torch.export ---
 def test_export_contains_our_ops_and_runs_after_save_and_load(tmp_path):
     torch.manual_seed(0)
