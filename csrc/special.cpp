@@ -126,6 +126,7 @@ at::Tensor reduce_param(const at::Tensor& elem, const at::Tensor& w) {
   const int64_t channels = shared ? 1 : elem.size(1);
   const int64_t inner = shared ? numel : elem.stride(1);
   const int64_t outer = shared || channels * inner == 0 ? 1 : numel / (channels * inner);
+  if (numel == 0) return at::zeros(w.sizes(), elem.options().dtype(at::kDouble));
 
   // Sums `len` contiguous elements at p as rows of kLanes columns into s, c.
   auto add_run = [&](const char* p, int64_t len, double* s, double* c) {
@@ -143,7 +144,7 @@ at::Tensor reduce_param(const at::Tensor& elem, const at::Tensor& w) {
     at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
         const int64_t r0 = b * rows_per, rows = std::min(outer, r0 + rows_per) - r0;
-        colsum(data + r0 * cols * esize, rows, cols, cols, &ps[b * cols], &pc[b * cols]);
+        colsum(data + r0 * cols * esize, rows, cols, cols, ps.data() + b * cols, pc.data() + b * cols);
       }
     });
     for (int64_t ch = 0; ch < channels; ++ch) {
@@ -164,8 +165,8 @@ at::Tensor reduce_param(const at::Tensor& elem, const at::Tensor& w) {
     at::parallel_for(0, channels * blocks, 1, [&](int64_t begin, int64_t end) {
       for (int64_t task = begin; task < end; ++task) {
         const int64_t ch = task / blocks, b = task % blocks;
-        double* s = &ps[task * kLanes];
-        double* c = &pc[task * kLanes];
+        double* s = ps.data() + task * kLanes;
+        double* c = pc.data() + task * kLanes;
         for (int64_t r = b * runs_per, stop = std::min(runs, r + runs_per); r < stop; ++r) {
           if (shared) {
             add_run(data + r * kBlock * esize, std::min(kBlock, numel - r * kBlock), s, c);
@@ -256,7 +257,11 @@ void run_param(ParamOpId id, int kind, const std::vector<at::Tensor>& outs, cons
   const cpu::TiledLoop fn = cpu::kernels().parametric_tiled[static_cast<int>(id)][kind][dt];
   const int64_t tile = (kTile + period - 1) / period * period;
   const int64_t n = x.numel();
-  std::vector<at::Tensor> keep;  // the written-out parameters
+  // The written-out parameters (w, and ggw in the double backward), in
+  // buffers kept per thread: a tensor allocation per call would cost as
+  // much as the loop on small inputs.
+  static thread_local std::vector<uint64_t> bufs[2];
+  int ntiles = 0;
   char* data[8];
   int64_t esize[8];
   int8_t mode[8];
@@ -273,8 +278,10 @@ void run_param(ParamOpId id, int kind, const std::vector<at::Tensor>& outs, cons
       mode[k] = 0;
     } else if (in.kind == ParamIn::Param && in.t.numel() > 1) {
       const int64_t c = in.t.numel(), run = x.stride(1), es = esize[k], wstride = in.t.stride(0) * es;
-      keep.push_back(at::empty({tile}, in.t.options()));
-      char* dst = static_cast<char*>(keep.back().data_ptr());
+      TORCH_INTERNAL_ASSERT(ntiles < 2);
+      std::vector<uint64_t>& buf = bufs[ntiles++];
+      buf.resize(static_cast<size_t>((tile * es + 7) / 8));
+      char* dst = reinterpret_cast<char*>(buf.data());
       const char* src = static_cast<const char*>(in.t.const_data_ptr());
       // One period, then copies of it.
       auto fill = [&](auto elem) {

@@ -142,6 +142,19 @@ def test_parametric_loops_agree_bitwise_across_layouts(dtype, op):
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("shape", [(0, 3), (2, 3, 0), (0,), (2, 0, 4)], ids=str)
+def test_prelu_of_empty_input(shape):
+    """No elements: empty outputs and a zero weight gradient, as PyTorch."""
+    x = torch.randn(shape, requires_grad=True)
+    c = shape[1] if len(shape) > 1 and shape[1] > 0 else 1
+    w = torch.rand(c, requires_grad=True)
+    y = F.prelu(x, w)
+    gx, gw = torch.autograd.grad(y, (x, w), torch.ones_like(y), create_graph=True)
+    assert y.shape == x.shape and gx.shape == x.shape and torch.equal(gw, torch.zeros_like(w))
+    (gg,) = torch.autograd.grad(gw.sum(), w, allow_unused=True, materialize_grads=True)
+    assert torch.equal(gg, torch.zeros_like(w))
+
+
 def test_prelu_gradcheck_and_gradgradcheck():
     for name, x, w in prelu_inputs():
         x = x.detach().clone()
