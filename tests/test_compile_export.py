@@ -142,6 +142,26 @@ print("traced")
     assert out.returncode == 0 and "traced" in out.stdout, out.stderr[-3000:]
 
 
+def test_a_failing_dynamo_registration_warns_and_leaves_dynamo_working():
+    code = """
+import warnings, torch
+def broken(*a, **k):
+    raise RuntimeError("no substitutes here")
+torch.compiler.substitute_in_graph = broken
+import torch_activations.functional as F
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    import torch._dynamo
+assert any("will not trace" in str(x.message) for x in w), [str(x.message) for x in w]
+f = torch.compile(lambda x: torch.ops.torch_activations.relu(x) + 1, fullgraph=True, backend="eager")
+assert torch.equal(f(torch.ones(2)), torch.full((2,), 2.0))
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+
+
 def test_functional_calls_reach_fx_tracing_and_torch_function_as_our_ops():
     """The direct calls still go through the dispatcher's Python hooks:
     torch.fx records the OpOverloads, and a __torch_function__ subclass sees

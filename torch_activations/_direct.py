@@ -18,6 +18,7 @@ import importlib.abc
 import importlib.util
 import sys
 import types
+import warnings
 
 import torch
 
@@ -64,7 +65,11 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             run(module)
-            then()
+            try:
+                then()
+            except Exception as e:  # never let this break Dynamo's own import
+                warnings.warn(f"torch_activations: torch.compile will not trace torch_activations.functional "
+                              f"calls ({type(e).__name__}: {e}); call torch.ops.torch_activations.* instead")
         spec.loader.exec_module = exec_module
         return spec
 
