@@ -135,7 +135,8 @@ at::Tensor reduce_param(const at::Tensor& elem, const at::Tensor& w) {
     if (rest > 0) colsum(p + rows * kLanes * esize, 1, rest, rest, s, c);
   };
 
-  std::vector<double> result(static_cast<size_t>(channels));
+  at::Tensor out = at::empty({channels}, elem.options().dtype(at::kDouble));
+  double* result = out.data_ptr<double>();
   if (inner < kLanes && !shared) {
     const int64_t cols = channels * inner;
     const int64_t rows_per = std::max<int64_t>(1, kBlock / std::max<int64_t>(cols, 1));
@@ -186,8 +187,6 @@ at::Tensor reduce_param(const at::Tensor& elem, const at::Tensor& w) {
       result[ch] = acc.value();
     }
   }
-  at::Tensor out = at::empty({channels}, elem.options().dtype(at::kDouble));
-  std::copy(result.begin(), result.end(), out.data_ptr<double>());
   return out.reshape(w.sizes());
 }
 

@@ -387,14 +387,14 @@ void fill_all(cpu::Loop (&t)[kNumKinds][kNumDTypes]) {
 }
 
 // ------------------------------------------------------ column sums ---
-// Neumaier's compensated sum per lane: t = s + v is the plain sum, and the
-// rounding error of each addition (exact by Knuth's two-sum) goes to c.
-template <class VD>
-TA_HD void two_sum_add(VD& s, VD& c, VD v) {
-  const VD t = s + v;
-  const VD bv = t - s;
-  c += (s - (t - bv)) + (v - bv);
-  s = t;
+// Neumaier's compensated sum per lane: `sum` is the plain running sum and
+// the rounding error of each addition (exact, two_sum) goes to `err`.
+template <class V>
+TA_HD void add_compensated(V& sum, V& err, V e) {
+  V s, d;
+  two_sum<V>(sum, e, s, d);
+  sum = s;
+  err += d;
 }
 
 // K vectors of columns at a time: K independent chains hide the latency of
@@ -413,7 +413,7 @@ TA_HD void colsum_tile(const T* p, int64_t rows, int64_t ld, double* sum, double
     for (int k = 0; k < K; ++k) {
       VT v;
       __builtin_memcpy(&v, p + k * W, sizeof(VT));
-      two_sum_add(s[k], c[k], __builtin_convertvector(v, VD));
+      add_compensated(s[k], c[k], __builtin_convertvector(v, VD));
     }
   }
   for (int k = 0; k < K; ++k) {
@@ -433,7 +433,7 @@ void colsum(const void* data, int64_t rows, int64_t cols, int64_t ld, double* su
   // depend on whether it fell in a vector.
   for (; j < cols; ++j) {
     double s = sum[j], c = comp[j];
-    for (int64_t r = 0; r < rows; ++r) two_sum_add(s, c, static_cast<double>(p[r * ld + j]));
+    for (int64_t r = 0; r < rows; ++r) add_compensated(s, c, static_cast<double>(p[r * ld + j]));
     sum[j] = s;
     comp[j] = c;
   }

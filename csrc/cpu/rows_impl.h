@@ -61,6 +61,7 @@ constexpr int64_t kBlock = 16;
 // from cache, so that its maximum is taken in one sweep with independent
 // comparisons and the running sum is rescaled once per such block.
 constexpr int64_t kRowBlock = 2048;
+template <class Ctx> constexpr int64_t kOnlineBlock = Ctx::kCol ? kBlock : kRowBlock;
 
 template <class V>
 TA_HD V iota() {
@@ -323,18 +324,11 @@ inline V exp_minus(V x, V mx) {
 }
 
 // The row's sum of exponentials is kept with each lane's rounding errors
-// (two_sum into err) and the lanes are added in double: a plain float sum of
+// (add_compensated) and the lanes are added in double: a plain float sum of
 // a long row drifts by several ulps, which the division passes on to every
 // output. Double holds float lanes' partial sums to far below a float ulp;
 // float64 lanes are added with their errors kept too (one rounding per lane
 // would cost up to half an ulp each).
-template <class V>
-TA_HD void add_compensated(V& sum, V& err, V e) {
-  V s, d;
-  two_sum<V>(sum, e, s, d);
-  sum = s;
-  err += d;
-}
 template <class V>
 TA_HD scalar_t<V> compensated_total(V sum, V err) {
   double t = 0, e = 0;
@@ -508,7 +502,7 @@ struct SoftmaxFwd {
     V mx, t, c;
     if (!log) {
       if constexpr (Ctx::kCol) {
-        online_lse1p(xl, nv, Ctx::kCol ? kBlock : kRowBlock, mx, t, c, [](V) {}, [](int64_t, V) {});
+        online_lse1p(xl, nv, kOnlineBlock<Ctx>, mx, t, c, [](V) {}, [](int64_t, V) {});
         const V sum = (C(1) + t) + c;
         for (int64_t k = 0; k < nv; ++k) y.store(k, exp_minus(xl(k), mx) / sum);
       } else {
@@ -518,7 +512,7 @@ struct SoftmaxFwd {
     }
     // (x - max) - log1p(E): the two terms have opposite signs, so nothing
     // cancels and the result keeps the relative accuracy of each.
-    online_lse1p(xl, nv, Ctx::kCol ? kBlock : kRowBlock, mx, t, c, [](V) {}, [](int64_t, V) {});
+    online_lse1p(xl, nv, kOnlineBlock<Ctx>, mx, t, c, [](V) {}, [](int64_t, V) {});
     const V ls = log_sum<Ctx>(mx, t, c);
     for (int64_t k = 0; k < nv; ++k) y.store(k, (xl(k) - mx) - ls);
   }
@@ -689,7 +683,7 @@ struct CeForward {
       }
     };
     V mx, ts, cs;
-    online_lse1p(xl, nv, Ctx::kCol ? kBlock : kRowBlock, mx, ts, cs, block, each);
+    online_lse1p(xl, nv, kOnlineBlock<Ctx>, mx, ts, cs, block, each);
     const V ls = log_sum<Ctx>(mx, ts, cs);
     V a = acc, qs = qsum;
     if constexpr (!Ctx::kCol && kKind != CeFwd::Index) {
