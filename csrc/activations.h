@@ -62,6 +62,13 @@ struct Traits {
   // 32K, below which a second thread does not pay (measured: at 64K, 2
   // threads run relu 1.27x and mish 1.89x as fast as one).
   static constexpr int kCost = 1;
+  // float16 / bfloat16 inputs have 65536 values: the forward, and the
+  // backward from a saved input, may read f(x) and f'(x) from a table that
+  // this functor's own float loops filled (ops.cpp), for the ops whose
+  // arithmetic costs more per element than a table read. The backward must
+  // then have the form g * d(x), d(x) = bwd(1, x), so that the table gives
+  // the computed result bit for bit (tests/test_lookup_tables.py).
+  static constexpr bool kLut = false;
 };
 
 // sigmoid(x) and sigmoid(-x), each accurate in both tails, from one exp.
@@ -107,6 +114,7 @@ struct Sigmoid : Traits {
 template <class C>
 struct Tanh : Traits {
   static constexpr int kCost = 4;
+  static constexpr bool kLut = true;
   static constexpr Saved kSaved = Saved::Output;
   TA_HD explicit Tanh(const double*) {}
   template <class V> TA_HD V fwd(V x) const { return m::tanh(x); }
@@ -155,6 +163,7 @@ struct LeakyRelu : Traits {
 template <class C>
 struct EluBase : Traits {
   static constexpr bool kResultForm = true;
+  static constexpr bool kLut = true;
   C pos, neg, in;  // scale, alpha * scale, input_scale
   TA_HD EluBase(double alpha, double scale, double input_scale)
       : pos(C(scale)), neg(C(alpha * scale)), in(C(input_scale)) {}
@@ -163,7 +172,7 @@ struct EluBase : Traits {
   }
   // A NaN input takes the positive branch, as in PyTorch's elu_backward.
   template <class V> TA_HD V bwd(V g, V x) const {
-    return where<V>(x <= C(0), g * (in * neg) * m::exp(x * in), g * pos);
+    return g * where<V>(x <= C(0), (in * neg) * m::exp(x * in), splat<V>(pos));
   }
   template <class V> TA_HD V dbwd(V gg, V g, V x) const {
     return where<V>(x <= C(0), gg * g * (in * in * neg) * m::exp(x * in), C(0));
@@ -211,6 +220,7 @@ struct Celu : EluBase<C> {
 template <class C>
 struct Softplus : Traits {
   static constexpr int kCost = 4;
+  static constexpr bool kLut = true;
   C beta, threshold;
   TA_HD explicit Softplus(const double* p) : beta(C(p[0])), threshold(C(p[1])) {}
   template <class V> TA_HD V fwd(V x) const {
@@ -219,7 +229,7 @@ struct Softplus : Traits {
   }
   template <class V> TA_HD V bwd(V g, V x) const {
     V z = x * beta;
-    return where<V>(z > threshold, g, g * m::sigmoid(z));
+    return g * where<V>(z > threshold, C(1), m::sigmoid(z));
   }
   template <class V> TA_HD V dbwd(V gg, V g, V x) const {
     V z = x * beta, s, sn;
@@ -281,6 +291,7 @@ struct SwishCore {
 
 template <class C>
 struct Silu : Traits {
+  static constexpr bool kLut = true;
   TA_HD explicit Silu(const double*) {}
   template <class V> TA_HD V fwd(V x) const { return SwishCore<C>::template fwd<true>(x, C(1), C(0)); }
   template <class V> TA_HD V bwd(V g, V x) const { return SwishCore<C>::template bwd<true>(g, x, C(1), C(0)); }
@@ -289,6 +300,7 @@ struct Silu : Traits {
 
 template <class C>
 struct Swish : Traits {
+  static constexpr bool kLut = true;
   C beta, beta_lo;
   TA_HD explicit Swish(const double* p) : beta(C(p[0])), beta_lo(C(p[0] - double(C(p[0])))) {}
   template <class V> TA_HD V fwd(V x) const { return SwishCore<C>::template fwd<false>(x, beta, beta_lo); }
@@ -303,6 +315,7 @@ struct Swish : Traits {
 template <class C>
 struct Gelu : Traits {
   static constexpr int kCost = 4;
+  static constexpr bool kLut = true;
   static constexpr const char* kChoices[3] = {"none", "tanh", nullptr};
   bool tanh_mode;
   TA_HD explicit Gelu(const double* p) : tanh_mode(p[0] != 0) {}
@@ -419,6 +432,7 @@ struct Gelu : Traits {
 template <class C>
 struct Mish : Traits {
   static constexpr int kCost = 4;
+  static constexpr bool kLut = true;
   TA_HD explicit Mish(const double*) {}
   // kScaled: e^-|x|, hence t and s, come scaled by 1 / sc far left (see
   // m::exp_neg_abs_scaled), where x t is normal but t alone would not be.
@@ -541,6 +555,7 @@ struct Hardswish : Traits {
 template <class C>
 struct LogSigmoid : Traits {
   static constexpr int kCost = 4;
+  static constexpr bool kLut = true;
   // PyTorch's log_sigmoid allocates a contiguous output.
   static constexpr bool kContiguousOutput = true;
   TA_HD explicit LogSigmoid(const double*) {}
@@ -577,6 +592,7 @@ struct Softsign : Traits {
 template <class C>
 struct Tanhshrink : Traits {
   static constexpr int kCost = 4;
+  static constexpr bool kLut = true;
   TA_HD explicit Tanhshrink(const double*) {}
   template <class V> TA_HD V fwd(V x) const { return m::tanhshrink(x); }
   // 1 - tanh'(x) = tanh(x)^2, which does not cancel near 0.

@@ -80,10 +80,10 @@ inline void check_same(const at::Tensor& a, const char* an, const at::Tensor& b,
 // with its grain size); the loops give the same bits however the elements
 // are split. Returns false, having done nothing, for any other case,
 // including outputs that alias an input without being it, whose overlap
-// TensorIterator checks.
-inline bool run_dense(cpu::Loop fn, std::initializer_list<at::Tensor> outputs,
-                           std::initializer_list<at::Tensor> inputs, const double* params, int nparams,
-                           int64_t grain) {
+// TensorIterator checks. call(data, strides, n) is one 1-d loop.
+template <class Call>
+inline bool run_dense(const Call& call, std::initializer_list<at::Tensor> outputs,
+                      std::initializer_list<at::Tensor> inputs, int64_t grain) {
   constexpr int kMaxOperands = 8;
   const int nops = static_cast<int>(outputs.size() + inputs.size());
   if (nops > kMaxOperands) return false;
@@ -110,39 +110,51 @@ inline bool run_dense(cpu::Loop fn, std::initializer_list<at::Tensor> outputs,
       }
     }
   }
-  std::array<double, kMaxParams> p{};
-  if (nparams > 0) std::copy(params, params + nparams, p.begin());
   const int64_t n = first.numel();
   const int64_t esize = first.element_size();
   if (n < grain || at::get_num_threads() == 1) {
-    fn(data, strides, n, p.data());
+    call(data, strides, n);
     return true;
   }
   at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
     char* d[kMaxOperands];
     for (int j = 0; j < nops; ++j) d[j] = data[j] + begin * esize;
-    fn(d, strides, end - begin, p.data());
+    call(d, strides, end - begin);
   });
   return true;
 }
 
-// outputs = fn(inputs...) elementwise, on the CPU, in parallel. All tensors
-// have the same shape and dtype (inputs may be broadcast views).
+// outputs = call(inputs...) elementwise, on the CPU, in parallel. All
+// tensors have the same shape and dtype (inputs may be broadcast views).
 // grain: elements per chunk between threads (ATen's by default; the
 // pointwise ops scale it by their cost, see Traits::kCost).
-inline void run_loop(cpu::Loop fn, std::initializer_list<at::Tensor> outputs, std::initializer_list<at::Tensor> inputs,
-                     const double* params, int nparams, int64_t grain = at::internal::GRAIN_SIZE) {
-  TORCH_INTERNAL_ASSERT(fn != nullptr);
+template <class Call>
+inline void run_loop_with(const Call& call, std::initializer_list<at::Tensor> outputs,
+                          std::initializer_list<at::Tensor> inputs, int64_t grain = at::internal::GRAIN_SIZE) {
   if (outputs.begin()->numel() == 0) return;
-  if (run_dense(fn, outputs, inputs, params, nparams, grain)) return;
+  if (run_dense(call, outputs, inputs, grain)) return;
   at::TensorIteratorConfig config;
   config.set_check_mem_overlap(true).check_all_same_dtype(true).resize_outputs(false);
   for (const auto& t : outputs) config.add_output(t);
   for (const auto& t : inputs) config.add_const_input(t);
   auto iter = config.build();
+  iter.for_each([&call](char** data, const int64_t* strides, int64_t n) { call(data, strides, n); }, grain);
+}
+
+// The same for a per-ISA loop with the op's parameters.
+inline void run_loop(cpu::Loop fn, std::initializer_list<at::Tensor> outputs, std::initializer_list<at::Tensor> inputs,
+                     const double* params, int nparams, int64_t grain = at::internal::GRAIN_SIZE) {
+  TORCH_INTERNAL_ASSERT(fn != nullptr);
   std::array<double, kMaxParams> p{};
   if (nparams > 0) std::copy(params, params + nparams, p.begin());
-  iter.for_each([fn, p](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, p.data()); }, grain);
+  run_loop_with([fn, &p](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, p.data()); },
+                outputs, inputs, grain);
 }
+
+// The table of f(x) (kind 0) or f'(x) (kind 1) of a pointwise op for a
+// float16 / bfloat16 input (see ops.cpp), or an undefined tensor where the op
+// has none, none is cached and numel is too small to build one. It stays
+// valid while the tensor is held.
+at::Tensor lookup_table(OpId id, int kind, at::ScalarType dtype, const double* params, int64_t numel);
 
 }  // namespace ta

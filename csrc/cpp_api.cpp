@@ -1139,6 +1139,20 @@ std::string cpu_capability() {
   return op.call();
 }
 
+int64_t lookup_table_count() {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::_lookup_table_count", "")
+                            .typed<int64_t()>();
+  return op.call();
+}
+
+std::vector<std::string> lookup_table_ops() {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::_lookup_table_ops", "")
+                            .typed<std::vector<std::string>()>();
+  return op.call();
+}
+
 std::vector<std::string> pointwise_ops() {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::_pointwise_ops", "")
@@ -1151,6 +1165,13 @@ void set_cpu_capability(const std::string& name) {
                             .findSchemaOrThrow("torch_activations::_set_cpu_capability", "")
                             .typed<void(const std::string&)>();
   op.call(name);
+}
+
+void set_lookup_tables(bool enabled) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::_set_lookup_tables", "")
+                            .typed<void(bool)>();
+  op.call(enabled);
 }
 
 std::vector<std::string> supported_cpu_capabilities() {

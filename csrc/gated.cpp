@@ -42,8 +42,25 @@ struct GatedInfo {
   std::vector<bool> is_str;  // parameter kinds: str (an index into choices) or float
   std::vector<std::string> param_names;
   std::string decl_defaults, decl;  // ", str approximate='none'" and ", str approximate"
+  int act = -1;  // the pointwise op (OpId) with the same functor, whose lookup tables serve this one
   int np() const { return static_cast<int>(is_str.size()); }
 };
+
+template <template <class> class A, template <class> class B>
+struct same_functor : std::false_type {};
+template <template <class> class A>
+struct same_functor<A, A> : std::true_type {};
+
+// The pointwise op registered with functor A, or -1.
+template <template <class> class A>
+int pointwise_op_of() {
+  int id = -1;
+#define TA_X(name, F, params) \
+  if (same_functor<A, act::F>::value) id = static_cast<int>(OpId::name);
+  TA_POINTWISE_OPS(TA_X)
+#undef TA_X
+  return id;
+}
 
 template <template <class> class A>
 GatedInfo make_info(GatedOpId id, const char* name, int half, bool pair, const char* params) {
@@ -53,6 +70,7 @@ GatedInfo make_info(GatedOpId id, const char* name, int half, bool pair, const c
   info.half = half;
   info.pair = pair;
   info.choices = A<float>::kChoices;
+  info.act = pointwise_op_of<A>();
   if (params[0]) {
     info.decl_defaults = std::string(", ") + params;
     const auto parsed = torch::jit::parseSchema(std::string(name) + "(" + params + ") -> Tensor");
@@ -154,6 +172,29 @@ cpu::Loop loop(GatedOpId id, int kind, at::ScalarType st) {
   return cpu::row_kernels().gated[static_cast<int>(id)][kind][dtype_index(st)];
 }
 
+// The forward (kind 0) or backward (kind 1) over float16 / bfloat16 from the
+// activation's lookup tables, which give the computed result bit for bit
+// (see lookup_table); false, having done nothing, where there are none.
+bool run_from_tables(const GatedInfo& gi, int kind, std::initializer_list<at::Tensor> outputs,
+                     std::initializer_list<at::Tensor> inputs, const double* p) {
+  const at::Tensor& first = *outputs.begin();
+  const at::ScalarType st = first.scalar_type();
+  if (gi.act < 0 || (st != at::kHalf && st != at::kBFloat16) || first.numel() == 0) return false;
+  const OpId act = static_cast<OpId>(gi.act);
+  const at::Tensor f = lookup_table(act, 0, st, p, first.numel());
+  if (!f.defined()) return false;
+  at::Tensor df;
+  if (kind == 1) {
+    df = lookup_table(act, 1, st, p, first.numel());
+    if (!df.defined()) return false;
+  }
+  const float* t[2] = {f.data_ptr<float>(), kind == 1 ? df.data_ptr<float>() : nullptr};
+  const cpu::LutLoop fn = cpu::kernels().gated_lut[kind][st == at::kBFloat16 ? 1 : 0];
+  run_loop_with([fn, &t](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, t); }, outputs,
+                inputs);
+  return true;
+}
+
 struct GatedKernel final : c10::OperatorKernel {
   GatedOpId id;
   Variant v;
@@ -179,7 +220,9 @@ struct GatedKernel final : c10::OperatorKernel {
         const Split s = split(self, args[1].toInt(), gi, op);
         at::Tensor out = empty_like_pointwise(s.first);
         const auto [pp, qq] = order(s.first, s.second);
-        if (!meta) run_loop(loop(id, 0, self.scalar_type()), {out}, {pp, qq}, p, gi.np());
+        if (!meta && !run_from_tables(gi, 0, {out}, {pp, qq}, p)) {
+          run_loop(loop(id, 0, self.scalar_type()), {out}, {pp, qq}, p, gi.np());
+        }
         outs = {out};
         break;
       }
@@ -191,7 +234,9 @@ struct GatedKernel final : c10::OperatorKernel {
         at::Tensor grad = empty_like_pointwise(self);
         const auto [dp, dq] = order(grad.narrow_symint(s.dim, 0, s.half), grad.narrow_symint(s.dim, s.half, s.half));
         const auto [pp, qq] = order(s.first, s.second);
-        if (!meta) run_loop(loop(id, 1, self.scalar_type()), {dp, dq}, {g, pp, qq}, p, gi.np());
+        if (!meta && !run_from_tables(gi, 1, {dp, dq}, {g, pp, qq}, p)) {
+          run_loop(loop(id, 1, self.scalar_type()), {dp, dq}, {g, pp, qq}, p, gi.np());
+        }
         outs = {grad};
         break;
       }
@@ -215,7 +260,9 @@ struct GatedKernel final : c10::OperatorKernel {
         check_float(gate, "gate", op);
         check_same(up, "up", gate, "gate", op);
         at::Tensor out = empty_like_pointwise(gate);
-        if (!meta) run_loop(loop(id, 0, gate.scalar_type()), {out}, {gate, up}, p, gi.np());
+        if (!meta && !run_from_tables(gi, 0, {out}, {gate, up}, p)) {
+          run_loop(loop(id, 0, gate.scalar_type()), {out}, {gate, up}, p, gi.np());
+        }
         outs = {out};
         break;
       }
@@ -225,7 +272,9 @@ struct GatedKernel final : c10::OperatorKernel {
         check_same(up, "up", gate, "gate", op);
         check_same(g, "grad_output", gate, "gate", op);
         at::Tensor dgate = empty_like_pointwise(gate), dup = empty_like_pointwise(up);
-        if (!meta) run_loop(loop(id, 1, gate.scalar_type()), {dgate, dup}, {g, gate, up}, p, gi.np());
+        if (!meta && !run_from_tables(gi, 1, {dgate, dup}, {g, gate, up}, p)) {
+          run_loop(loop(id, 1, gate.scalar_type()), {dgate, dup}, {g, gate, up}, p, gi.np());
+        }
         outs = {dgate, dup};
         break;
       }

@@ -7,6 +7,8 @@
 #include <torch/csrc/jit/frontend/function_schema_parser.h>
 #include <torch/library.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +37,7 @@ PointwiseInfo make_info(OpId id, const char* name, const char* params) {
   info.zero_second = Op::kZeroSecond;
   info.contiguous_output = Op::kContiguousOutput;
   info.grain = at::internal::GRAIN_SIZE / Op::kCost;
+  info.lut = Op::kLut;
   info.check = &Op::check;
   info.inplace_error = &Op::inplace_error;
   info.choices = Op::kChoices;
@@ -211,16 +214,174 @@ const KernelTable& kernels() { return *current_isa().load(std::memory_order_rela
 
 }  // namespace cpu
 
-// ------------------------------------------------------------- kernels ---
-namespace {
+// ------------------------------------------------------- lookup tables ---
+// A float16 or bfloat16 input has one of 65536 values, so an op whose
+// arithmetic costs more than a table read (a gather, ~0.4 ns per element on
+// one core, against ~1 ns for the exact GELU) can read f(x), or f'(x) for
+// the backward, from a table of floats indexed by the input's bit pattern.
+// The table is filled by the op's own float32 loop of the instruction set
+// in use, over the 65536 values widened exactly, so the result is the
+// computed one bit for bit: both are the float value rounded once (times g
+// for the backward, whose form Traits::kLut requires), NaN signs and
+// payloads aside (IEEE leaves them open, and the float16 and float32 loops
+// may order a NaN's operands differently).
+//
+// Building costs as much as computing kTableSize elements, so a table is
+// built once the op has computed that many elements without one (with the
+// same parameters, dtype and instruction set): a single large call builds
+// it at once, a stream of small calls after a while, and however calls
+// come, building costs at most what computing had cost before it. At most
+// kMaxTables (256 KiB each) are kept, the least recently used dropped first.
+namespace lut {
 
-// out = kernel(inputs...), elementwise, on the CPU.
-void run_cpu(OpId id, Kind kind, const at::Tensor& out, std::initializer_list<at::Tensor> inputs,
-             const double* params) {
-  const cpu::Loop fn =
-      cpu::kernels().pointwise[static_cast<int>(id)][static_cast<int>(kind)][dtype_index(out.scalar_type())];
-  run_loop(fn, {out}, inputs, params, pointwise_info(id).nparams, pointwise_info(id).grain);
+constexpr int64_t kTableSize = 65536;
+constexpr size_t kMaxTables = 32;
+
+struct Key {
+  const cpu::KernelTable* isa;
+  OpId id;
+  int kind;  // 0 forward, 1 backward
+  at::ScalarType dtype;
+  std::array<double, kMaxParams> params;  // compared bit for bit
+  bool operator==(const Key& o) const {
+    return isa == o.isa && id == o.id && kind == o.kind && dtype == o.dtype &&
+           std::memcmp(params.data(), o.params.data(), sizeof(params)) == 0;
+  }
+};
+
+struct Entry {
+  Key key;
+  at::Tensor table;  // undefined while elements are still being counted
+  int64_t computed;  // elements computed without the table
+  uint64_t last_use;
+};
+
+struct Cache {
+  std::mutex mu;
+  std::vector<Entry> entries;
+  uint64_t clock = 0;
+  std::atomic<bool> enabled{true};
+};
+
+Cache& cache() {
+  static Cache* c = new Cache();  // never destroyed: kernels may run during exit
+  return *c;
 }
+
+at::Tensor build(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype, const double* params) {
+  const PointwiseInfo& info = pointwise_info(id);
+  // Every bit pattern of the 16-bit dtype, widened to float exactly.
+  at::Tensor bits = at::empty({kTableSize}, at::kShort);
+  int16_t* b = bits.data_ptr<int16_t>();
+  for (int i = 0; i < kTableSize; ++i) b[i] = static_cast<int16_t>(static_cast<uint16_t>(i));
+  const at::Tensor x = bits.view(dtype).to(at::kFloat);
+  at::Tensor table = at::empty({kTableSize}, at::kFloat);
+  const int f32 = static_cast<int>(DType::F32);
+  if (kind == 0) {
+    run_loop(isa.pointwise[static_cast<int>(id)][static_cast<int>(Kind::Fwd)][f32], {table}, {x}, params,
+             info.nparams, info.grain);
+  } else {
+    run_loop(isa.pointwise[static_cast<int>(id)][static_cast<int>(Kind::Bwd)][f32], {table},
+             {at::ones({kTableSize}, at::kFloat), x}, params, info.nparams, info.grain);
+  }
+  return table;
+}
+
+// Drops the least recently used entry of the given state (with a table or
+// counting) when there are kMaxTables of them.
+void make_room(Cache& c, bool with_table) {
+  size_t n = 0;
+  auto oldest = c.entries.end();
+  for (auto it = c.entries.begin(); it != c.entries.end(); ++it) {
+    if (it->table.defined() != with_table) continue;
+    ++n;
+    if (oldest == c.entries.end() || it->last_use < oldest->last_use) oldest = it;
+  }
+  if (n >= kMaxTables) c.entries.erase(oldest);
+}
+
+// The table for this call, or an undefined tensor when the elements
+// computed without one, this call's included, do not yet pay for building it.
+at::Tensor find(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype, const double* params,
+                int64_t numel) {
+  Cache& c = cache();
+  if (!c.enabled.load(std::memory_order_relaxed)) return {};
+  Key key{&isa, id, kind, dtype, {}};
+  std::copy(params, params + pointwise_info(id).nparams, key.params.begin());
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    Entry* e = nullptr;
+    for (auto& x : c.entries) {
+      if (x.key == key) e = &x;
+    }
+    if (e == nullptr) {
+      make_room(c, false);
+      c.entries.push_back(Entry{key, {}, 0, 0});
+      e = &c.entries.back();
+    }
+    e->last_use = ++c.clock;
+    if (e->table.defined()) return e->table;
+    e->computed += numel;
+    if (e->computed < kTableSize) return {};
+  }
+  // Built outside the lock (it runs a parallel loop); two threads may both
+  // build the same table, and the second keeps the first one's.
+  at::Tensor table = build(isa, id, kind, dtype, key.params.data());
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (auto& x : c.entries) {
+    if (x.key == key && x.table.defined()) return x.table;
+  }
+  make_room(c, true);
+  // The counting entry may have been dropped meanwhile.
+  c.entries.erase(std::remove_if(c.entries.begin(), c.entries.end(), [&](const Entry& x) { return x.key == key; }),
+                  c.entries.end());
+  c.entries.push_back(Entry{key, table, 0, ++c.clock});
+  return table;
+}
+
+void set_enabled(bool on) {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.enabled.store(on);
+  if (!on) c.entries.clear();
+}
+
+int64_t count() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return std::count_if(c.entries.begin(), c.entries.end(), [](const Entry& e) { return e.table.defined(); });
+}
+
+}  // namespace lut
+
+at::Tensor lookup_table(OpId id, int kind, at::ScalarType dtype, const double* params, int64_t numel) {
+  if (!pointwise_info(id).lut || (dtype != at::kHalf && dtype != at::kBFloat16)) return {};
+  return lut::find(cpu::kernels(), id, kind, dtype, params, numel);
+}
+
+// ------------------------------------------------------------- kernels ---
+void run_pointwise(OpId id, Kind kind, const at::Tensor& out, std::initializer_list<at::Tensor> inputs,
+                   const double* params) {
+  const PointwiseInfo& info = pointwise_info(id);
+  const cpu::KernelTable& isa = cpu::kernels();
+  const at::ScalarType st = out.scalar_type();
+  if (info.lut && (st == at::kHalf || st == at::kBFloat16) &&
+      (kind == Kind::Fwd || (kind == Kind::Bwd && info.saved == Saved::Input)) && out.numel() > 0) {
+    const int k = kind == Kind::Fwd ? 0 : 1;
+    const at::Tensor table = lut::find(isa, id, k, st, params, out.numel());
+    if (table.defined()) {
+      const cpu::LutLoop fn = isa.lut[k][st == at::kBFloat16 ? 1 : 0];
+      const float* t[1] = {table.data_ptr<float>()};
+      run_loop_with([fn, &t](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, t); }, {out},
+                    inputs, info.grain);
+      return;
+    }
+  }
+  run_loop(isa.pointwise[static_cast<int>(id)][static_cast<int>(kind)][dtype_index(st)], {out}, inputs, params,
+           info.nparams, info.grain);
+}
+
+namespace {
 
 // One kernel object per (op, variant, device); `meta` ones only allocate.
 struct PointwiseKernel final : c10::OperatorKernel {
@@ -242,7 +403,7 @@ struct PointwiseKernel final : c10::OperatorKernel {
         read_params(info, &args[1], p, opname.c_str(), self.scalar_type());
         at::Tensor out = info.contiguous_output ? at::empty_symint(self.sym_sizes(), self.options())
                                                 : empty_like_pointwise(self);
-        if (!meta) run_cpu(id, Kind::Fwd, out, {self}, p);
+        if (!meta) run_pointwise(id, Kind::Fwd, out, {self}, p);
         torch::jit::drop(*stack, n);
         stack->emplace_back(std::move(out));
         break;
@@ -253,7 +414,7 @@ struct PointwiseKernel final : c10::OperatorKernel {
         const at::Tensor self = args[0].toTensor();
         check_float(self, "self", opname);
         read_params(info, &args[1], p, opname.c_str(), self.scalar_type());
-        if (!meta) run_cpu(id, Kind::Fwd, self, {self}, p);
+        if (!meta) run_pointwise(id, Kind::Fwd, self, {self}, p);
         torch::jit::drop(*stack, n);
         break;
       }
@@ -278,9 +439,9 @@ struct PointwiseKernel final : c10::OperatorKernel {
         at::Tensor out = empty_like_pointwise(saved);
         if (!meta) {
           if (dbl) {
-            run_cpu(id, is_result ? Kind::DBwdResult : Kind::DBwd, out, {gg, grad, saved}, p);
+            run_pointwise(id, is_result ? Kind::DBwdResult : Kind::DBwd, out, {gg, grad, saved}, p);
           } else {
-            run_cpu(id, is_result ? Kind::BwdResult : Kind::Bwd, out, {grad, saved}, p);
+            run_pointwise(id, is_result ? Kind::BwdResult : Kind::Bwd, out, {grad, saved}, p);
           }
         }
         torch::jit::drop(*stack, n);
@@ -327,6 +488,15 @@ std::vector<std::string> pointwise_op_names() {
   return v;
 }
 
+void set_lookup_tables(bool enabled) { lut::set_enabled(enabled); }
+int64_t lookup_table_count() { return lut::count(); }
+std::vector<std::string> lookup_table_ops() {
+  std::vector<std::string> v;
+  for (const auto& info : pointwise_infos())
+    if (info.lut) v.push_back(info.name);
+  return v;
+}
+
 std::vector<std::string> supported_cpu_capabilities() {
   std::vector<std::string> v;
   for (const auto& e : cpu::kIsas)
@@ -348,6 +518,9 @@ TORCH_LIBRARY(torch_activations, m) {
   m.def("_set_cpu_capability(str name) -> ()", &ta::set_cpu_capability);
   m.def("_supported_cpu_capabilities() -> str[]", &ta::supported_cpu_capabilities);
   m.def("_pointwise_ops() -> str[]", &ta::pointwise_op_names);
+  m.def("_set_lookup_tables(bool enabled) -> ()", &ta::set_lookup_tables);
+  m.def("_lookup_table_count() -> int", &ta::lookup_table_count);
+  m.def("_lookup_table_ops() -> str[]", &ta::lookup_table_ops);
 }
 
 TORCH_LIBRARY_IMPL(torch_activations, CPU, m) { ta::register_kernels(m, /*meta=*/false); }

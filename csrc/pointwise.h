@@ -26,6 +26,7 @@ struct PointwiseInfo {
   bool zero_second;              // second derivative identically zero
   bool contiguous_output;        // forward output always contiguous
   int64_t grain;                 // elements per chunk between threads
+  bool lut;                      // float16/bfloat16 from lookup tables (Traits::kLut)
   const char* (*check)(const double*);
   const char* (*inplace_error)(const double*);
   const char* const* choices;    // values of a `str` parameter, nullptr-terminated
@@ -52,6 +53,12 @@ inline const PointwiseInfo& pointwise_info(OpId id) { return pointwise_infos()[s
 // depend on the input's dtype run when it is given.
 void read_params(const PointwiseInfo& info, const c10::IValue* args, double* out, const char* op,
                  at::ScalarType dtype = at::ScalarType::Undefined);
+
+// out = the op's kernel of this kind over inputs, elementwise on the CPU:
+// from a lookup table where the op allows it and one is cached (or worth
+// building for this many elements), otherwise computed.
+void run_pointwise(OpId id, Kind kind, const at::Tensor& out, std::initializer_list<at::Tensor> inputs,
+                   const double* params);
 
 // Which registered operator of an activation.
 enum class Variant : int { Fwd = 0, Inplace, Bwd, DBwd, kCount };

@@ -80,9 +80,7 @@ struct OutKernel final : c10::OperatorKernel {
       at::assert_no_partial_overlap(out, self);
     }
     if (!meta && out.numel() > 0) {
-      const cpu::Loop fn = cpu::kernels().pointwise[static_cast<int>(id)][static_cast<int>(Kind::Fwd)]
-                                                   [dtype_index(self.scalar_type())];
-      run_loop(fn, {out}, {self}, p, info.nparams, info.grain);
+      run_pointwise(id, Kind::Fwd, out, {self}, p);
     }
     torch::jit::drop(*stack, n);
     stack->emplace_back(std::move(out));

@@ -72,7 +72,7 @@ def cpp_arg_type(op: str, arg) -> str:
 
 def cpp_return_type(op: str, schema) -> str:
     rets = [str(r.type) for r in schema.returns]
-    one = {"Tensor": "at::Tensor", "str": "std::string", "List[str]": "std::vector<std::string>"}
+    one = {"Tensor": "at::Tensor", "str": "std::string", "List[str]": "std::vector<std::string>", "int": "int64_t"}
     for r in rets:
         if r not in one:
             raise SystemExit(f"gen_cpp_api: no C++ type for return '{r}' of {op}")

@@ -21,7 +21,7 @@ _vmap.register()
 
 __version__ = "0.1.0"
 __all__ = ["ops", "functional", "nn", "cpu_capability", "set_cpu_capability", "supported_cpu_capabilities",
-           "replace_activations", "restore_activations", "patch"]
+           "set_lookup_tables", "replace_activations", "restore_activations", "patch"]
 
 
 def cpu_capability() -> str:
@@ -40,3 +40,16 @@ def set_cpu_capability(name: str) -> None:
 def supported_cpu_capabilities() -> List[str]:
     """The instruction sets compiled in and supported by this CPU, widest first."""
     return list(ops._supported_cpu_capabilities())
+
+
+def set_lookup_tables(enabled: bool) -> None:
+    """Turn the float16 / bfloat16 lookup tables on (the default) or off.
+
+    For the ops whose arithmetic costs more than a table read (tanh, elu,
+    selu, celu, softplus, silu, swish, gelu, mish, logsigmoid, tanhshrink, and
+    the gated units built on them), a float16 or bfloat16 input is looked up
+    in a table of f(x) and f'(x) over its 65536 values, filled by the same
+    float32 code, so results are the same bits either way. A table (256 KiB)
+    is built once an op has computed 65536 elements with the same parameters;
+    at most 32 are kept. Turning them off frees them."""
+    ops._set_lookup_tables(bool(enabled))

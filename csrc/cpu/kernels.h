@@ -29,6 +29,14 @@ using TiledLoop = void (*)(char** data, const int8_t* mode, int64_t n, int64_t p
 // adds its rows in order, so the result does not depend on the vector width.
 using ColSum = void (*)(const void* data, int64_t rows, int64_t cols, int64_t ld, double* sum, double* comp);
 
+// float16 / bfloat16 elementwise loops that read f(x) and f'(x) from tables
+// of 65536 floats indexed by x's bit pattern (ops.cpp), ending with the
+// operations the computing loops end with. Pointwise ops: kind 0 writes
+// tables[0][x] rounded, kind 1 g * tables[0][x] (f') rounded. Gated units
+// (inputs p, q): kind 0 writes f(p) q, kind 1 {(g q) f'(p), g f(p)}, with
+// f = tables[0] and f' = tables[1]. Index [kind][0 float16, 1 bfloat16].
+using LutLoop = void (*)(char** data, const int64_t* strides, int64_t n, const float* const* tables);
+
 struct KernelTable {
   const char* isa;
   Loop pointwise[kNumPointwiseOps][kNumKinds][kNumDTypes];
@@ -37,6 +45,8 @@ struct KernelTable {
   Loop parametric[kNumParametricOps][3][kNumDTypes];
   TiledLoop parametric_tiled[kNumParametricOps][3][kNumDTypes];
   ColSum colsum[2];
+  LutLoop lut[2][2];
+  LutLoop gated_lut[2][2];
 };
 
 // One per build; absent ISAs are not linked in.

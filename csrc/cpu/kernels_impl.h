@@ -386,6 +386,62 @@ void fill_all(cpu::Loop (&t)[kNumKinds][kNumDTypes]) {
   Pointwise<Op, BF16>::fill(t, DType::BF16);
 }
 
+// ------------------------------------------------------- lookup tables ---
+// The bit pattern of a float16 / bfloat16 value from its widened float
+// (exact both ways, so the pattern is the stored one; a signalling NaN comes
+// back quieted, the same float the computing loop would have seen).
+template <class S>
+TA_HD VI32 lut_index(VF x) {
+  if constexpr (std::is_same_v<S, BF16>) {
+    return bitcast<VI32>(bitcast<VU32>(x) >> 16);
+  } else {
+    return __builtin_convertvector(float_to_half(x), VI32);
+  }
+}
+
+TA_HD VF gather(const float* table, VI32 idx) {
+#if defined(TA_X86_AVX512)
+  return (VF)_mm512_i32gather_ps((__m512i)idx, table, 4);
+#elif defined(TA_X86_AVX2)
+  return (VF)_mm256_i32gather_ps(table, (__m256i)idx, 4);
+#else
+  VF r;
+  for (int j = 0; j < kFL; ++j) r[j] = table[idx[j]];
+  return r;
+#endif
+}
+
+template <class S>
+struct Lut {
+  static void fwd(char** d, const int64_t* s, int64_t n, const float* const* t) {
+    const float* f = t[0];
+    run<S, 1, 1>(d, s, n, [f](VF x) { return gather(f, lut_index<S>(x)); });
+  }
+  static void bwd(char** d, const int64_t* s, int64_t n, const float* const* t) {
+    const float* df = t[0];
+    run<S, 1, 2>(d, s, n, [df](VF g, VF x) { return g * gather(df, lut_index<S>(x)); });
+  }
+  // The gated units' forward and backward (gated.h) in the same order of
+  // operations.
+  static void gated_fwd(char** d, const int64_t* s, int64_t n, const float* const* t) {
+    const float* f = t[0];
+    run<S, 1, 2>(d, s, n, [f](VF p, VF q) { return gather(f, lut_index<S>(p)) * q; });
+  }
+  static void gated_bwd(char** d, const int64_t* s, int64_t n, const float* const* t) {
+    const float *f = t[0], *df = t[1];
+    run<S, 2, 3>(d, s, n, [f, df](VF g, VF p, VF q) {
+      const VI32 i = lut_index<S>(p);
+      return Outs<VF, 2>{{(g * q) * gather(df, i), g * gather(f, i)}};
+    });
+  }
+  static void fill(cpu::KernelTable& t, int dt) {
+    t.lut[0][dt] = &fwd;
+    t.lut[1][dt] = &bwd;
+    t.gated_lut[0][dt] = &gated_fwd;
+    t.gated_lut[1][dt] = &gated_bwd;
+  }
+};
+
 // ------------------------------------------------------ column sums ---
 // Neumaier's compensated sum per lane: `sum` is the plain running sum and
 // the rounding error of each addition (exact, two_sum) goes to `err`.
@@ -463,6 +519,8 @@ cpu::KernelTable make_table() {
 #undef TA_X
   t.colsum[0] = &colsum<float>;
   t.colsum[1] = &colsum<double>;
+  Lut<F16>::fill(t, 0);
+  Lut<BF16>::fill(t, 1);
   return t;
 }
 

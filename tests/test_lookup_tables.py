@@ -1,0 +1,213 @@
+"""float16 / bfloat16 from lookup tables (ops.cpp): the ops whose arithmetic
+costs more than a table read take f(x) and f'(x) from a table of the 65536
+possible inputs, filled by their own float32 loop. The result must be the
+computed one bit for bit, for every input, in every instruction set, for the
+pointwise ops and the gated units that share their tables; tables are built
+once enough elements were computed without one, and the cache stays bounded."""
+import threading
+
+import pytest
+import torch
+
+import torch_activations as ta
+from torch_activations import functional as F
+from torch_activations.optable import OPS
+
+ops = torch.ops.torch_activations
+LOWP = [torch.bfloat16, torch.float16]
+TABLE_OPS = set(ops._lookup_table_ops())
+CASES = [(op, p) for op in OPS for p in op.params]
+
+
+@pytest.fixture(autouse=True)
+def fresh_tables():
+    ops._set_lookup_tables(False)
+    ops._set_lookup_tables(True)
+    yield
+    ops._set_lookup_tables(False)
+    ops._set_lookup_tables(True)
+
+
+def every_value(dtype):
+    """All 65536 bit patterns of a 16-bit dtype, NaNs and infinities included."""
+    return torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16).view(dtype)
+
+
+def assert_same_bits(a, b):
+    # NaN signs and payloads are not specified by IEEE arithmetic (the
+    # float16 and float32 loops may order a NaN's operands differently).
+    nan = torch.isnan(a)
+    assert torch.equal(nan, torch.isnan(b))
+    assert torch.equal(torch.where(nan, 0, a.view(torch.int16)), torch.where(nan, 0, b.view(torch.int16)))
+
+
+def forward_and_grads(fn, x, gs):
+    xr = x.clone().requires_grad_(True)
+    y = fn(xr)
+    return [y.detach()] + [torch.autograd.grad(y, xr, g, retain_graph=True)[0] for g in gs]
+
+
+def run_both(fn, x, gs):
+    """(with tables, computed, number of tables the first built)."""
+    with_tables = forward_and_grads(fn, x, gs)
+    built = ops._lookup_table_count()
+    ops._set_lookup_tables(False)
+    try:
+        computed = forward_and_grads(fn, x, gs)
+    finally:
+        ops._set_lookup_tables(True)
+    return with_tables, computed, built
+
+
+def test_table_ops_are_the_costly_smooth_ones():
+    assert TABLE_OPS == {"tanh", "elu", "selu", "celu", "softplus", "silu", "swish", "gelu", "mish", "logsigmoid",
+                         "tanhshrink"}
+
+
+@pytest.mark.parametrize("dtype", LOWP, ids=["bf16", "f16"])
+@pytest.mark.parametrize("op,params", CASES, ids=[f"{o.name}-{i}" for o in OPS for i in range(len(o.params))])
+def test_every_input_matches_the_computed_result(op, params, dtype):
+    x = every_value(dtype)
+    gen = torch.Generator().manual_seed(1)
+    gs = [torch.randn(x.shape, generator=gen).mul(s).to(dtype) for s in (1.0, 1e-3, 300.0)]
+    with_tables, computed, built = run_both(lambda t: op.ours(t, **params), x, gs)
+    # The forward table, and the derivative's where the backward reads x.
+    expected = (0 if op.name not in TABLE_OPS else 1 if op.saves == "output" else 2)
+    assert built == expected
+    for a, b in zip(with_tables, computed):
+        assert_same_bits(a, b)
+
+
+@pytest.mark.parametrize("dtype", LOWP, ids=["bf16", "f16"])
+@pytest.mark.parametrize("name,params", [("swiglu", {}), ("geglu", {}), ("geglu", {"approximate": "tanh"})])
+def test_gated_units_share_the_tables(name, params, dtype):
+    perm = torch.randperm(65536, generator=torch.Generator().manual_seed(2))
+    a = every_value(dtype)[perm].reshape(128, 512)
+    b = torch.randn(128, 512, generator=torch.Generator().manual_seed(3)).to(dtype)
+    g = torch.randn(128, 512, generator=torch.Generator().manual_seed(4)).to(dtype)
+    fn = getattr(F, name)
+
+    def calls():
+        xs = torch.cat([a, b], -1).requires_grad_(True)
+        ar, br = a.clone().requires_grad_(True), b.clone().requires_grad_(True)
+        y_split = fn(xs, dim=-1, **params)
+        y_pair = fn(ar, br, **params)
+        return [y_split.detach(), *torch.autograd.grad(y_split, xs, g), y_pair.detach(),
+                *torch.autograd.grad(y_pair, (ar, br), g)]
+
+    with_tables = calls()
+    assert ops._lookup_table_count() == 2  # f and f' of the activation, shared by both forms
+    ops._set_lookup_tables(False)
+    computed = calls()
+    ops._set_lookup_tables(True)
+    for u, v in zip(with_tables, computed):
+        assert_same_bits(u, v)
+
+
+def test_every_instruction_set_uses_its_own_tables():
+    before = ta.cpu_capability()
+    isas = ta.supported_cpu_capabilities()
+    x = every_value(torch.bfloat16)
+    g = torch.randn(x.shape, generator=torch.Generator().manual_seed(5)).to(torch.bfloat16)
+    fns = (F.gelu, F.mish, lambda t: F.elu(t, 0.5))
+
+    def each_isa():
+        out = {}
+        for isa in isas:
+            ta.set_cpu_capability(isa)
+            out[isa] = [forward_and_grads(fn, x, [g]) for fn in fns]
+        return out
+
+    try:
+        with_tables = each_isa()
+        assert ops._lookup_table_count() == 6 * len(isas)
+        ops._set_lookup_tables(False)
+        computed = each_isa()
+    finally:
+        ta.set_cpu_capability(before)
+    for isa in isas:
+        for r, c in zip(with_tables[isa], computed[isa]):
+            for u, v in zip(r, c):
+                assert_same_bits(u, v)
+
+
+def test_layouts_read_the_table_through_their_strides():
+    base = every_value(torch.bfloat16).reshape(16, 64, 8, 8)
+    g = torch.randn(base.shape, generator=torch.Generator().manual_seed(6)).to(torch.bfloat16)
+    for x, gx in [(base.transpose(1, 3), g.transpose(1, 3)),
+                  (base.contiguous(memory_format=torch.channels_last), g),
+                  (base[:, ::2], g[:, ::2]),
+                  (base[:1].expand(16, 64, 8, 8), g)]:
+        with_tables, computed, _ = run_both(F.gelu, x, [gx])
+        assert with_tables[0].stride() == computed[0].stride()
+        for u, v in zip(with_tables, computed):
+            assert_same_bits(u, v)
+
+
+def test_small_calls_build_a_table_once_they_have_paid_for_it():
+    x = torch.randn(4096).to(torch.bfloat16)
+    expected = F.gelu(x)  # the first 4096 elements computed
+    for _ in range(14):
+        assert torch.equal(F.gelu(x), expected)
+    assert ops._lookup_table_count() == 0  # 15 * 4096 < 65536
+    assert torch.equal(F.gelu(x), expected)
+    assert ops._lookup_table_count() == 1
+    # Other parameters, dtype or direction count separately.
+    F.gelu(x, approximate="tanh")
+    F.gelu(x.half())
+    assert ops._lookup_table_count() == 1
+    F.gelu(torch.randn(65536).half())
+    assert ops._lookup_table_count() == 2
+
+
+def test_float32_and_float64_never_use_tables():
+    for dtype in (torch.float32, torch.float64):
+        F.gelu(torch.randn(1 << 17, dtype=dtype))
+    assert ops._lookup_table_count() == 0
+
+
+def test_the_cache_is_bounded_and_keeps_results_exact():
+    x = every_value(torch.bfloat16)
+    for k in range(40):
+        alpha = 0.1 + k / 16
+        y = F.elu(x, alpha)
+        assert ops._lookup_table_count() <= 32
+        ops._set_lookup_tables(False)
+        assert_same_bits(y, F.elu(x, alpha))
+        ops._set_lookup_tables(True)
+    for k in range(40):
+        F.elu(x, 0.1 + k / 16)
+    assert ops._lookup_table_count() == 32
+
+
+def test_threads_building_the_same_table_agree():
+    x = every_value(torch.bfloat16)
+    expected = F.mish(x)
+    ops._set_lookup_tables(False)
+    ops._set_lookup_tables(True)
+    results = [None] * 4
+
+    def work(i):
+        results[i] = [F.mish(x) for _ in range(3)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ops._lookup_table_count() == 1
+    for r in results:
+        for y in r:
+            assert_same_bits(y, expected)
+
+
+def test_disabling_drops_every_table():
+    F.gelu(torch.randn(1 << 16).to(torch.bfloat16))
+    assert ops._lookup_table_count() == 1
+    ta.set_lookup_tables(False)
+    assert ops._lookup_table_count() == 0
+    F.gelu(torch.randn(1 << 16).to(torch.bfloat16))
+    assert ops._lookup_table_count() == 0
+    ta.set_lookup_tables(True)
+    F.gelu(torch.randn(1 << 16).to(torch.bfloat16))
+    assert ops._lookup_table_count() == 1
