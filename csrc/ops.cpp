@@ -7,6 +7,8 @@
 #include <torch/csrc/jit/frontend/function_schema_parser.h>
 #include <torch/library.h>
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -14,6 +16,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <new>
 #include <sstream>
 
 #include "common.h"
@@ -263,9 +266,18 @@ struct Cache {
   std::atomic<bool> enabled{true};
 };
 
+Cache* new_cache();
+
 Cache& cache() {
-  static Cache* c = new Cache();  // never destroyed: kernels may run during exit
+  static Cache* c = new_cache();  // never destroyed: kernels may run during exit
   return *c;
+}
+
+Cache* new_cache() {
+  // A child forked while another thread held the lock would wait on it
+  // forever: the child starts with a fresh one (the tables stay valid).
+  pthread_atfork(nullptr, nullptr, [] { new (&cache().mu) std::mutex(); });
+  return new Cache();
 }
 
 at::Tensor build(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype, const double* params) {

@@ -4,6 +4,7 @@ possible inputs, filled by their own float32 loop. The result must be the
 computed one bit for bit, for every input, in every instruction set, for the
 pointwise ops and the gated units that share their tables; tables are built
 once enough elements were computed without one, and the cache stays bounded."""
+import os
 import threading
 
 import pytest
@@ -211,3 +212,20 @@ def test_disabling_drops_every_table():
     ta.set_lookup_tables(True)
     F.gelu(torch.randn(1 << 16).to(torch.bfloat16))
     assert ops._lookup_table_count() == 1
+
+
+def test_a_forked_child_uses_the_inherited_tables():
+    x = every_value(torch.bfloat16)
+    expected = F.gelu(x)
+    assert ops._lookup_table_count() == 1
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest machinery, just an exit status
+        # OpenMP's threads do not survive a fork (PyTorch's own ops hang in
+        # such a child too), so the child runs on one thread.
+        torch.set_num_threads(1)
+        ok = ops._lookup_table_count() == 1 and torch.equal(F.gelu(x).view(torch.int16), expected.view(torch.int16))
+        F.mish(x)
+        ok = ok and ops._lookup_table_count() == 2
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
