@@ -10,7 +10,9 @@
 #include <array>
 #include <cctype>
 #include <initializer_list>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "cpu/kernels.h"
 
@@ -151,10 +153,10 @@ inline void run_loop(cpu::Loop fn, std::initializer_list<at::Tensor> outputs, st
                 outputs, inputs, grain);
 }
 
-// The table of f(x) (kind 0) or f'(x) (kind 1) of a pointwise op for a
-// float16 / bfloat16 input (see ops.cpp), or an undefined tensor where the op
-// has none, none is cached and numel is too small to build one. It stays
-// valid while the tensor is held.
-at::Tensor lookup_table(OpId id, int kind, at::ScalarType dtype, const double* params, int64_t numel);
+// The table of f(x) (kind 0) or f'(x) (kind 1) of a pointwise op over the
+// 65536 values of a float16 / bfloat16 input (see ops.cpp), or null where
+// the op has none, none is cached and numel is too small to build one.
+using Table = std::shared_ptr<const std::vector<float>>;
+Table lookup_table(OpId id, int kind, at::ScalarType dtype, const double* params, int64_t numel);
 
 }  // namespace ta

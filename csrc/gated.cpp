@@ -181,14 +181,14 @@ bool run_from_tables(const GatedInfo& gi, int kind, std::initializer_list<at::Te
   const at::ScalarType st = first.scalar_type();
   if (gi.act < 0 || (st != at::kHalf && st != at::kBFloat16) || first.numel() == 0) return false;
   const OpId act = static_cast<OpId>(gi.act);
-  const at::Tensor f = lookup_table(act, 0, st, p, first.numel());
-  if (!f.defined()) return false;
-  at::Tensor df;
+  const Table f = lookup_table(act, 0, st, p, first.numel());
+  if (!f) return false;
+  Table df;
   if (kind == 1) {
     df = lookup_table(act, 1, st, p, first.numel());
-    if (!df.defined()) return false;
+    if (!df) return false;
   }
-  const float* t[2] = {f.data_ptr<float>(), kind == 1 ? df.data_ptr<float>() : nullptr};
+  const float* t[2] = {f->data(), kind == 1 ? df->data() : nullptr};
   const cpu::LutLoop fn = cpu::kernels().gated_lut[kind][st == at::kBFloat16 ? 1 : 0];
   run_loop_with([fn, &t](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, t); }, outputs,
                 inputs);

@@ -254,7 +254,7 @@ struct Key {
 
 struct Entry {
   Key key;
-  at::Tensor table;  // undefined while elements are still being counted
+  Table table;  // null while elements are still being counted
   int64_t computed;  // elements computed without the table
   uint64_t last_use;
 };
@@ -280,22 +280,34 @@ Cache* new_cache() {
   return new Cache();
 }
 
-at::Tensor build(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype, const double* params) {
+// Plain buffers, no tensor ops: a build inside a profiled call adds no
+// operators of its own to the trace.
+Table build(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype, const double* params) {
   const PointwiseInfo& info = pointwise_info(id);
   // Every bit pattern of the 16-bit dtype, widened to float exactly.
-  at::Tensor bits = at::empty({kTableSize}, at::kShort);
-  int16_t* b = bits.data_ptr<int16_t>();
-  for (int i = 0; i < kTableSize; ++i) b[i] = static_cast<int16_t>(static_cast<uint16_t>(i));
-  const at::Tensor x = bits.view(dtype).to(at::kFloat);
-  at::Tensor table = at::empty({kTableSize}, at::kFloat);
-  const int f32 = static_cast<int>(DType::F32);
-  if (kind == 0) {
-    run_loop(isa.pointwise[static_cast<int>(id)][static_cast<int>(Kind::Fwd)][f32], {table}, {x}, params,
-             info.nparams, info.grain);
-  } else {
-    run_loop(isa.pointwise[static_cast<int>(id)][static_cast<int>(Kind::Bwd)][f32], {table},
-             {at::ones({kTableSize}, at::kFloat), x}, params, info.nparams, info.grain);
+  std::vector<float> x(kTableSize);
+  for (int i = 0; i < kTableSize; ++i) {
+    const auto bits = static_cast<uint16_t>(i);
+    x[i] = dtype == at::kBFloat16 ? static_cast<float>(c10::BFloat16(bits, c10::BFloat16::from_bits()))
+                                  : static_cast<float>(c10::Half(bits, c10::Half::from_bits()));
   }
+  const std::vector<float> ones(kind == 1 ? kTableSize : 0, 1.0f);
+  auto table = std::make_shared<std::vector<float>>(kTableSize);
+  const cpu::Loop fn = isa.pointwise[static_cast<int>(id)][static_cast<int>(kind == 0 ? Kind::Fwd : Kind::Bwd)]
+                                    [static_cast<int>(DType::F32)];
+  std::array<double, kMaxParams> p{};
+  std::copy(params, params + info.nparams, p.begin());
+  at::parallel_for(0, kTableSize, info.grain, [&](int64_t begin, int64_t end) {
+    const int64_t strides[3] = {sizeof(float), sizeof(float), sizeof(float)};
+    char* data[3] = {reinterpret_cast<char*>(table->data() + begin), nullptr, nullptr};
+    if (kind == 0) {
+      data[1] = reinterpret_cast<char*>(const_cast<float*>(x.data() + begin));
+    } else {
+      data[1] = reinterpret_cast<char*>(const_cast<float*>(ones.data() + begin));
+      data[2] = reinterpret_cast<char*>(const_cast<float*>(x.data() + begin));
+    }
+    fn(data, strides, end - begin, p.data());
+  });
   return table;
 }
 
@@ -305,16 +317,16 @@ void make_room(Cache& c, bool with_table) {
   size_t n = 0;
   auto oldest = c.entries.end();
   for (auto it = c.entries.begin(); it != c.entries.end(); ++it) {
-    if (it->table.defined() != with_table) continue;
+    if ((it->table != nullptr) != with_table) continue;
     ++n;
     if (oldest == c.entries.end() || it->last_use < oldest->last_use) oldest = it;
   }
   if (n >= kMaxTables) c.entries.erase(oldest);
 }
 
-// The table for this call, or an undefined tensor when the elements
-// computed without one, this call's included, do not yet pay for building it.
-at::Tensor find(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype, const double* params,
+// The table for this call, or null when the elements computed without one,
+// this call's included, do not yet pay for building it.
+Table find(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype, const double* params,
                 int64_t numel) {
   Cache& c = cache();
   if (!c.enabled.load(std::memory_order_relaxed)) return {};
@@ -332,16 +344,16 @@ at::Tensor find(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType d
       e = &c.entries.back();
     }
     e->last_use = ++c.clock;
-    if (e->table.defined()) return e->table;
+    if (e->table) return e->table;
     e->computed += numel;
     if (e->computed < kTableSize) return {};
   }
   // Built outside the lock (it runs a parallel loop); two threads may both
   // build the same table, and the second keeps the first one's.
-  at::Tensor table = build(isa, id, kind, dtype, key.params.data());
+  Table table = build(isa, id, kind, dtype, key.params.data());
   std::lock_guard<std::mutex> lock(c.mu);
   for (auto& x : c.entries) {
-    if (x.key == key && x.table.defined()) return x.table;
+    if (x.key == key && x.table) return x.table;
   }
   make_room(c, true);
   // The counting entry may have been dropped meanwhile.
@@ -361,12 +373,12 @@ void set_enabled(bool on) {
 int64_t count() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  return std::count_if(c.entries.begin(), c.entries.end(), [](const Entry& e) { return e.table.defined(); });
+  return std::count_if(c.entries.begin(), c.entries.end(), [](const Entry& e) { return e.table != nullptr; });
 }
 
 }  // namespace lut
 
-at::Tensor lookup_table(OpId id, int kind, at::ScalarType dtype, const double* params, int64_t numel) {
+Table lookup_table(OpId id, int kind, at::ScalarType dtype, const double* params, int64_t numel) {
   if (!pointwise_info(id).lut || (dtype != at::kHalf && dtype != at::kBFloat16)) return {};
   return lut::find(cpu::kernels(), id, kind, dtype, params, numel);
 }
@@ -380,10 +392,10 @@ void run_pointwise(OpId id, Kind kind, const at::Tensor& out, std::initializer_l
   if (info.lut && (st == at::kHalf || st == at::kBFloat16) &&
       (kind == Kind::Fwd || (kind == Kind::Bwd && info.saved == Saved::Input)) && out.numel() > 0) {
     const int k = kind == Kind::Fwd ? 0 : 1;
-    const at::Tensor table = lut::find(isa, id, k, st, params, out.numel());
-    if (table.defined()) {
+    const Table table = lut::find(isa, id, k, st, params, out.numel());
+    if (table) {
       const cpu::LutLoop fn = isa.lut[k][st == at::kBFloat16 ? 1 : 0];
-      const float* t[1] = {table.data_ptr<float>()};
+      const float* t[1] = {table->data()};
       run_loop_with([fn, &t](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, t); }, {out},
                     inputs, info.grain);
       return;

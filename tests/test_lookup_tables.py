@@ -229,3 +229,17 @@ def test_a_forked_child_uses_the_inherited_tables():
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_table_build_adds_no_operators_to_a_profile():
+    x = torch.randn(1 << 16).to(torch.bfloat16)
+
+    def names():
+        with torch.profiler.profile() as prof:
+            F.gelu(x)
+        return sorted(e.name for e in prof.events())
+
+    building = names()
+    assert ops._lookup_table_count() == 1
+    assert building == names()
+    assert "torch_activations::gelu" in building
