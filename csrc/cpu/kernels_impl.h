@@ -284,26 +284,26 @@ struct Pointwise {
   using V = V_t<S>;
   static void fwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
-    run<S, 1, 1>(d, s, n, [&](V x) { return op.fwd(x); });
+    run<S, 1, 1>(d, s, n, [op](V x) { return op.fwd(x); });
   }
   static void bwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
-    run<S, 1, 2>(d, s, n, [&](V g, V x) { return op.bwd(g, x); });
+    run<S, 1, 2>(d, s, n, [op](V g, V x) { return op.bwd(g, x); });
   }
   static void dbwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
-    run<S, 1, 3>(d, s, n, [&](V gg, V g, V x) { return op.dbwd(gg, g, x); });
+    run<S, 1, 3>(d, s, n, [op](V gg, V g, V x) { return op.dbwd(gg, g, x); });
   }
   static void bwd_result(char** d, const int64_t* s, int64_t n, const double* p) {
     if constexpr (Op<C>::kResultForm) {
       const Op<C> op(p);
-      run<S, 1, 2>(d, s, n, [&](V g, V y) { return op.bwd_result(g, y); });
+      run<S, 1, 2>(d, s, n, [op](V g, V y) { return op.bwd_result(g, y); });
     }
   }
   static void dbwd_result(char** d, const int64_t* s, int64_t n, const double* p) {
     if constexpr (Op<C>::kResultForm) {
       const Op<C> op(p);
-      run<S, 1, 3>(d, s, n, [&](V gg, V g, V y) { return op.dbwd_result(gg, g, y); });
+      run<S, 1, 3>(d, s, n, [op](V gg, V g, V y) { return op.dbwd_result(gg, g, y); });
     }
   }
   static void fill(cpu::Loop (&t)[kNumKinds][kNumDTypes], DType dt) {
@@ -322,30 +322,30 @@ struct Parametric {
   using V = V_t<S>;
   static void fwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
-    run<S, 1, 2>(d, s, n, [&](V x, V w) { return op.fwd(x, w); });
+    run<S, 1, 2>(d, s, n, [op](V x, V w) { return op.fwd(x, w); });
   }
   static void bwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
-    run<S, 2, 3>(d, s, n, [&](V g, V x, V w) { return op.bwd(g, x, w); });
+    run<S, 2, 3>(d, s, n, [op](V g, V x, V w) { return op.bwd(g, x, w); });
   }
   static void dbwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
-    run<S, 3, 5>(d, s, n, [&](V ggx, V ggw, V g, V x, V w) { return op.dbwd(ggx, ggw, g, x, w); });
+    run<S, 3, 5>(d, s, n, [op](V ggx, V ggw, V g, V x, V w) { return op.dbwd(ggx, ggw, g, x, w); });
   }
   // The backward loops' last output, the per-element parameter gradient,
   // is in the compute type (float for float16/bfloat16).
   using SG = std::conditional_t<std::is_same_v<C, float>, F32, F64>;
   static void fwd_tiled(char** d, const int8_t* m, int64_t n, int64_t period) {
     const Op<C> op(nullptr);
-    run_tiled<S, S, 1, 2>(d, m, n, period, [&](V x, V w) { return op.fwd(x, w); });
+    run_tiled<S, S, 1, 2>(d, m, n, period, [op](V x, V w) { return op.fwd(x, w); });
   }
   static void bwd_tiled(char** d, const int8_t* m, int64_t n, int64_t period) {
     const Op<C> op(nullptr);
-    run_tiled<S, SG, 2, 3>(d, m, n, period, [&](V g, V x, V w) { return op.bwd(g, x, w); });
+    run_tiled<S, SG, 2, 3>(d, m, n, period, [op](V g, V x, V w) { return op.bwd(g, x, w); });
   }
   static void dbwd_tiled(char** d, const int8_t* m, int64_t n, int64_t period) {
     const Op<C> op(nullptr);
-    run_tiled<S, SG, 3, 5>(d, m, n, period, [&](V ggx, V ggw, V g, V x, V w) { return op.dbwd(ggx, ggw, g, x, w); });
+    run_tiled<S, SG, 3, 5>(d, m, n, period, [op](V ggx, V ggw, V g, V x, V w) { return op.dbwd(ggx, ggw, g, x, w); });
   }
   static void fill(cpu::Loop (&t)[3][kNumDTypes], DType dt) {
     const int i = static_cast<int>(dt);
