@@ -243,3 +243,27 @@ def test_a_table_build_adds_no_operators_to_a_profile():
     assert ops._lookup_table_count() == 1
     assert building == names()
     assert "torch_activations::gelu" in building
+
+
+def test_flushing_denormals_gets_tables_of_its_own():
+    threads = torch.get_num_threads()
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush denormals")
+    try:
+        # The mode belongs to the calling thread: one thread computes all.
+        torch.set_num_threads(1)
+        x = every_value(torch.bfloat16)
+        for fn in (F.gelu, F.silu):
+            _, computed, _ = run_both(fn, x, [])
+            assert_same_bits(fn(x), computed[0])
+        flushed = F.gelu(x)  # from the table just built with flushing on
+        torch.set_flush_denormal(False)
+        with_tables, computed, _ = run_both(F.gelu, x, [])
+        assert_same_bits(with_tables[0], computed[0])
+        plain = F.gelu(x)
+        # Denormal inputs read as zero in one mode and not in the other.
+        assert not torch.equal(flushed.view(torch.int16), plain.view(torch.int16))
+        assert ops._lookup_table_count() == 1
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)
