@@ -234,10 +234,11 @@ const KernelTable& kernels() { return *current_isa().load(std::memory_order_rela
 //
 // Building costs as much as computing kTableSize elements, so a table is
 // built once the op has computed that many elements without one (with the
-// same parameters, dtype and instruction set): a single large call builds
-// it at once, a stream of small calls after a while, and however calls
-// come, building costs at most what computing had cost before it. At most
-// kMaxTables (256 KiB each) are kept, the least recently used dropped first.
+// same parameters, dtype, instruction set and denormal mode): a single
+// large call builds it at once, a stream of small calls after a while, and
+// however calls come, building costs at most what computing had cost before
+// it. At most kMaxTables (256 KiB each) are kept, the least recently used
+// dropped first.
 namespace lut {
 
 constexpr int64_t kTableSize = 65536;
@@ -342,7 +343,7 @@ void make_room(Cache& c, bool with_table) {
 // The table for this call, or null when the elements computed without one,
 // this call's included, do not yet pay for building it.
 Table find(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype, const double* params,
-                int64_t numel) {
+           int64_t numel) {
   Cache& c = cache();
   if (!c.enabled.load(std::memory_order_relaxed)) return {};
   Key key{&isa, id, kind, dtype, {}, denormal_mode()};
