@@ -153,10 +153,12 @@ inline void run_loop(cpu::Loop fn, std::initializer_list<at::Tensor> outputs, st
                 outputs, inputs, grain);
 }
 
-// The table of f(x) (kind 0) or f'(x) (kind 1) of a pointwise op over the
-// 65536 values of a float16 / bfloat16 input (see ops.cpp), or null where
-// the op has none, none is cached and numel is too small to build one.
+// The table of f(x) (kind 0) or f'(x) (kind 1, from the saved input) of a
+// pointwise op over the 65536 values of a float16 / bfloat16 input, for the
+// loops of instruction set isa (see ops.cpp); null where the op has none,
+// none is cached and numel is too small to build one.
 using Table = std::shared_ptr<const std::vector<float>>;
-Table lookup_table(OpId id, int kind, at::ScalarType dtype, const double* params, int64_t numel);
+Table lookup_table(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype, const double* params,
+                   int64_t numel);
 
 }  // namespace ta

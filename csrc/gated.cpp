@@ -43,6 +43,9 @@ struct GatedInfo {
   std::vector<std::string> param_names;
   std::string decl_defaults, decl;  // ", str approximate='none'" and ", str approximate"
   int act = -1;  // the pointwise op (OpId) with the same functor, whose lookup tables serve this one
+  // Its f'(x) table is the gated backward's too: the gated units take f'
+  // from bwd_input where the functor has one, and the table from bwd.
+  bool act_derivative = false;
   int np() const { return static_cast<int>(is_str.size()); }
 };
 
@@ -71,6 +74,7 @@ GatedInfo make_info(GatedOpId id, const char* name, int half, bool pair, const c
   info.pair = pair;
   info.choices = A<float>::kChoices;
   info.act = pointwise_op_of<A>();
+  info.act_derivative = !requires(const A<float>& a, float x) { a.bwd_input(x, x); };
   if (params[0]) {
     info.decl_defaults = std::string(", ") + params;
     const auto parsed = torch::jit::parseSchema(std::string(name) + "(" + params + ") -> Tensor");
@@ -179,17 +183,18 @@ bool run_from_tables(const GatedInfo& gi, int kind, std::initializer_list<at::Te
                      std::initializer_list<at::Tensor> inputs, const double* p) {
   const at::Tensor& first = *outputs.begin();
   const at::ScalarType st = first.scalar_type();
-  if (gi.act < 0 || (st != at::kHalf && st != at::kBFloat16) || first.numel() == 0) return false;
+  if (gi.act < 0 || (kind == 1 && !gi.act_derivative)) return false;
+  const cpu::KernelTable& isa = cpu::kernels();
   const OpId act = static_cast<OpId>(gi.act);
-  const Table f = lookup_table(act, 0, st, p, first.numel());
+  const Table f = lookup_table(isa, act, 0, st, p, first.numel());
   if (!f) return false;
   Table df;
   if (kind == 1) {
-    df = lookup_table(act, 1, st, p, first.numel());
+    df = lookup_table(isa, act, 1, st, p, first.numel());
     if (!df) return false;
   }
   const float* t[2] = {f->data(), kind == 1 ? df->data() : nullptr};
-  const cpu::LutLoop fn = cpu::kernels().gated_lut[kind][st == at::kBFloat16 ? 1 : 0];
+  const cpu::LutLoop fn = isa.gated_lut[kind][st == at::kBFloat16 ? 1 : 0];
   run_loop_with([fn, &t](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, t); }, outputs,
                 inputs);
   return true;

@@ -396,9 +396,16 @@ int64_t count() {
 
 }  // namespace lut
 
-Table lookup_table(OpId id, int kind, at::ScalarType dtype, const double* params, int64_t numel) {
-  if (!pointwise_info(id).lut || (dtype != at::kHalf && dtype != at::kBFloat16)) return {};
-  return lut::find(cpu::kernels(), id, kind, dtype, params, numel);
+Table lookup_table(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype, const double* params,
+                   int64_t numel) {
+  const PointwiseInfo& info = pointwise_info(id);
+  // f'(x) is filled by the backward loop from x, which an op that saves its
+  // output does not have.
+  if (!info.lut || (dtype != at::kHalf && dtype != at::kBFloat16) || numel == 0 ||
+      (kind == 1 && info.saved != Saved::Input)) {
+    return {};
+  }
+  return lut::find(isa, id, kind, dtype, params, numel);
 }
 
 // ------------------------------------------------------------- kernels ---
@@ -407,11 +414,9 @@ void run_pointwise(OpId id, Kind kind, const at::Tensor& out, std::initializer_l
   const PointwiseInfo& info = pointwise_info(id);
   const cpu::KernelTable& isa = cpu::kernels();
   const at::ScalarType st = out.scalar_type();
-  if (info.lut && (st == at::kHalf || st == at::kBFloat16) &&
-      (kind == Kind::Fwd || (kind == Kind::Bwd && info.saved == Saved::Input)) && out.numel() > 0) {
+  if (kind == Kind::Fwd || kind == Kind::Bwd) {
     const int k = kind == Kind::Fwd ? 0 : 1;
-    const Table table = lut::find(isa, id, k, st, params, out.numel());
-    if (table) {
+    if (const Table table = lookup_table(isa, id, k, st, params, out.numel())) {
       const cpu::LutLoop fn = isa.lut[k][st == at::kBFloat16 ? 1 : 0];
       const float* t[1] = {table->data()};
       run_loop_with([fn, &t](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, t); }, {out},
