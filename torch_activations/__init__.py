@@ -45,11 +45,11 @@ def supported_cpu_capabilities() -> List[str]:
 def set_lookup_tables(enabled: bool) -> None:
     """Turn the float16 / bfloat16 lookup tables on (the default) or off.
 
-    For the ops whose arithmetic costs more than a table read (tanh, elu,
-    selu, celu, softplus, silu, swish, gelu, mish, logsigmoid, tanhshrink, and
-    the gated units built on them), a float16 or bfloat16 input is looked up
-    in a table of f(x) and f'(x) over its 65536 values, filled by the same
-    float32 code, so results are the same bits either way. A table (256 KiB)
+    For the ops whose arithmetic costs more than a table read
+    (``ops._lookup_table_ops()``, and the gated units built on them), a
+    float16 or bfloat16 input is looked up in a table of f(x) and f'(x) over
+    its 65536 values, filled by the same float32 code, so results are the
+    same bits either way. A table (256 KiB)
     is built once an op has computed 65536 elements with the same parameters;
     at most 32 are kept. Turning them off frees them."""
     ops._set_lookup_tables(bool(enabled))
