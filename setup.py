@@ -18,6 +18,8 @@ def sources():
     srcs = [os.path.join("csrc", f) for f in ("ops.cpp", "autograd.cpp", "special.cpp", "module.cpp", "autocast.cpp")]
     srcs += [os.path.join("csrc", f) for f in ("nonpointwise.cpp", "softmax.cpp", "gated.cpp", "loss.cpp")]
     srcs.append(os.path.join("csrc", "pointwise_out.cpp"))
+    # The C++ API, and the Python callables that call the operators through it.
+    srcs += [os.path.join("csrc", "cpp_api.cpp"), os.path.join("csrc", "python", "calls.cpp")]
     srcs.append(os.path.join("csrc", "cpu", "kernels_DEFAULT.cpp"))
     macros = []
     if platform.machine().lower() in ("x86_64", "amd64"):
@@ -64,7 +66,7 @@ setup(
         CppExtension(
             "torch_activations._C",
             srcs,
-            include_dirs=[os.path.join(ROOT, "csrc")],
+            include_dirs=[os.path.join(ROOT, "csrc"), os.path.join(ROOT, "include")],
             define_macros=macros,
             extra_compile_args={"cxx": cxx_flags},
             extra_link_args=link_flags,

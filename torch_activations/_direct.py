@@ -1,9 +1,17 @@
-"""The operators' default overloads as the C++ callables behind them.
+"""The operators' default overloads as direct C++ callables.
 
 ``torch.ops.torch_activations.relu(x)`` picks the overload and then runs two
 Python frames (the packet's and the overload's ``__call__``) before reaching
-C++: about 0.5 us per call, a quarter of a 4K-element relu. ``ops.relu`` here
-is the callable those frames end in. So that tracing still sees the operator:
+the generic C++ binding, which matches the arguments against the schema and
+boxes them. A call of hardshrink on one element takes 2.2 us that way, 2.0 us
+through the generic binding alone, and 0.9 us through ``ops.hardshrink``
+(ATen's ``F.hardshrink``: 1.1-1.4 us). ``ops.relu`` here is a callable of the
+extension (csrc/python/calls.cpp) that converts plain positional arguments
+itself and calls the operator unboxed through the dispatcher, as ATen's
+bindings do; any other call (keywords, defaults left out, tensor subclasses,
+__torch_function__ modes, other number types) it hands to the generic binding
+unchanged. Operators whose arguments or results it does not convert get the
+generic binding itself. So that tracing still sees the operator:
 
 - TorchScript maps each callable to its builtin operator
   (``torch_activations::relu``), as it maps ``math.sqrt`` to ``aten::sqrt``;
@@ -22,7 +30,7 @@ import warnings
 
 import torch
 
-from . import _C  # noqa: F401  (loads the operators)
+from . import _C
 
 _NS = "torch_activations"
 
@@ -35,7 +43,7 @@ def _default_overloads():
     return {name: getattr(packets, name).default for name in sorted(names)}
 
 
-def _register_with_dynamo(overloads):
+def _register_with_dynamo(targets):
     from torch.compiler import substitute_in_graph
 
     def substitute_for(name, overload):
@@ -44,8 +52,8 @@ def _register_with_dynamo(overloads):
         substitute.__name__ = substitute.__qualname__ = name
         return substitute
 
-    for name, overload in overloads.items():
-        substitute_in_graph(overload._op, skip_signature_check=True)(substitute_for(name, overload))
+    for name, (overload, fn) in targets.items():
+        substitute_in_graph(fn, skip_signature_check=True)(substitute_for(name, overload))
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -79,14 +87,18 @@ def _build():
     if builtins is None or not hasattr(torch.compiler, "substitute_in_graph"):
         return getattr(torch.ops, _NS)
     overloads = _default_overloads()
+    direct = _C._calls({name: overload._op for name, overload in overloads.items()})
     module = types.ModuleType(__name__ + ".ops")
+    targets = {}
     for name, overload in overloads.items():
-        setattr(module, name, overload._op)
-        builtins(overload._op, f"{_NS}::{name}")
+        fn = direct.get(name, overload._op)
+        setattr(module, name, fn)
+        builtins(fn, f"{_NS}::{name}")
+        targets[name] = (overload, fn)
     if "torch._dynamo" in sys.modules:
-        _register_with_dynamo(overloads)
+        _register_with_dynamo(targets)
     else:
-        sys.meta_path.insert(0, _AfterImport("torch._dynamo", lambda: _register_with_dynamo(overloads)))
+        sys.meta_path.insert(0, _AfterImport("torch._dynamo", lambda: _register_with_dynamo(targets)))
     return module
 
 

@@ -297,12 +297,12 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     return _ops.glu(input, dim)
 
 
-def _gated(op, name: str, input: Tensor, up, dim: int, *params) -> Tensor:
+def _gated(name: str, input: Tensor, up, dim: int, *params) -> Tensor:
     if up is None:
-        return op(input, dim, *params)
+        return getattr(_ops, name)(input, dim, *params)
     if not isinstance(up, Tensor):
         raise TypeError(f"{name}: `up` must be a Tensor (pass the dimension to split as dim=...), got {type(up)}")
-    return op.pair(input, up, *params)
+    return getattr(_packets, name).pair(input, up, *params)
 
 
 def swiglu(input: Tensor, up: Optional[Tensor] = None, *, dim: int = -1) -> Tensor:
@@ -313,20 +313,20 @@ def swiglu(input: Tensor, up: Optional[Tensor] = None, *, dim: int = -1) -> Tens
     ``input`` is split in halves :math:`a, b` along ``dim``, or ``gate`` (:math:`a`) and ``up``
     (:math:`b`) come as two tensors of the same shape. The backward saves only the inputs and writes
     both halves' gradients in one pass."""
-    return _gated(_packets.swiglu, "swiglu", input, up, dim)
+    return _gated("swiglu", input, up, dim)
 
 
 def geglu(input: Tensor, up: Optional[Tensor] = None, *, dim: int = -1, approximate: str = "none") -> Tensor:
     r"""geglu(input, dim=-1, approximate='none') or geglu(gate, up, approximate='none') -> Tensor:
     :math:`\mathrm{gelu}(a) \otimes b`, the activation on the FIRST half (see :func:`swiglu`);
     ``approximate`` as in :func:`gelu`."""
-    return _gated(_packets.geglu, "geglu", input, up, dim, approximate)
+    return _gated("geglu", input, up, dim, approximate)
 
 
 def reglu(input: Tensor, up: Optional[Tensor] = None, *, dim: int = -1) -> Tensor:
     r"""reglu(input, dim=-1) or reglu(gate, up) -> Tensor: :math:`\mathrm{relu}(a) \otimes b`, the
     activation on the FIRST half (see :func:`swiglu`)."""
-    return _gated(_packets.reglu, "reglu", input, up, dim)
+    return _gated("reglu", input, up, dim)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None, size_average: Optional[bool] = None,
