@@ -195,9 +195,8 @@ struct CeForwardKernel final : c10::OperatorKernel {
           const double params[3] = {static_cast<double>(c.ignore), c.eps, pr.sum_w};
           const auto kind = c.prob ? cpu::CeFwd::Prob : (c.eps > 0 ? cpu::CeFwd::IndexSmooth : cpu::CeFwd::Index);
           const cpu::RowLoop fn = cpu::row_kernels().ce_fwd[static_cast<int>(kind)][dtype_index(x.scalar_type())];
-          RowOperand tgt = c.prob ? RowOperand{c.target, true} : RowOperand{unsq(pr.tidx, c.cd), false};
-          run_rows(fn, c.cd, classes,
-                   {{unsq(per_row, c.cd), false}, {unsq(stats[0], c.cd), false}, {unsq(stats[1], c.cd), false}},
+          RowOperand tgt = c.prob ? RowOperand{c.target, true} : RowOperand{pr.tidx, false, true};
+          run_rows(fn, c.cd, classes, {{per_row, false, true}, {stats, false, true, 0}, {stats, false, true, 1}},
                    {{x, true}, tgt}, pr.w.const_data_ptr(), params);
         }
       }
@@ -243,15 +242,16 @@ void check_grad_output(const CeArgs& c, const at::Tensor& go, const std::string&
               c.x.device());
 }
 
-// The factor each row's gradient is scaled by, as a per-row operand.
+// The factor each row's gradient is scaled by, one per row (no class
+// dimension).
 at::Tensor row_scale(const CeArgs& c, const at::Tensor& go, double denom) {
   const at::ScalarType ct = compute_dtype(c.x.scalar_type());
   at::Tensor u = go.to(ct);
   if (c.reduction == kMean) u = (go.to(at::kDouble) / denom).to(ct);
-  if (c.reduction == kNone) return unsq(u, c.cd);
+  if (c.reduction == kNone) return u;
   std::vector<int64_t> shape;
   for (const auto& s : c.rows) shape.push_back(s.expect_int());
-  return unsq(u.expand(shape), c.cd);
+  return u.expand(shape);
 }
 
 struct CeBackwardKernel final : c10::OperatorKernel {
@@ -276,10 +276,10 @@ struct CeBackwardKernel final : c10::OperatorKernel {
       const cpu::RowLoop fn = cpu::row_kernels().ce_bwd[static_cast<int>(kind)][dtype_index(c.x.scalar_type())];
       std::vector<RowOperand> outs{{dx, true}};
       if (want_t) outs.push_back({dt, true});
-      RowOperand tgt = c.prob ? RowOperand{c.target, true} : RowOperand{unsq(pr.tidx, c.cd), false};
+      RowOperand tgt = c.prob ? RowOperand{c.target, true} : RowOperand{pr.tidx, false, true};
       run_rows(fn, c.cd, c.x.size(c.cd), outs,
-               {{c.x, true}, tgt, {unsq(stats[0], c.cd), false}, {unsq(stats[1], c.cd), false},
-                {row_scale(c, go, pr.denom), false}},
+               {{c.x, true}, tgt, {stats, false, true, 0}, {stats, false, true, 1},
+                {row_scale(c, go, pr.denom), false, true}},
                pr.w.const_data_ptr(), params);
     }
     if (!mask[0]) dx = empty0(c.x);

@@ -27,44 +27,72 @@ bool is_kernel_dtype(at::ScalarType st) {
   return st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16;
 }
 
+namespace {
+// A RowOperand's geometry: sizes and element strides with the row dimension
+// counted once, its byte stride along the rows, and where element 0 is.
+struct RowGeometry {
+  c10::SmallVector<int64_t, 6> sizes, strides;
+  int64_t offset = 0;     // elements from t's storage offset to element 0
+  int64_t dim_bytes = 0;  // byte stride along the row (0 for per-row operands)
+};
+
+RowGeometry geometry(const RowOperand& o, int64_t dim, int64_t n) {
+  const at::Tensor& t = o.t;
+  RowGeometry g;
+  g.sizes.assign(t.sizes().begin(), t.sizes().end());
+  g.strides.assign(t.strides().begin(), t.strides().end());
+  if (o.pick0 >= 0) {
+    TORCH_INTERNAL_ASSERT(!g.sizes.empty() && o.pick0 < g.sizes[0]);
+    g.offset = o.pick0 * g.strides[0];
+    g.sizes.erase(g.sizes.begin());
+    g.strides.erase(g.strides.begin());
+  }
+  if (o.insert_dim) {
+    TORCH_INTERNAL_ASSERT(!o.along && dim <= static_cast<int64_t>(g.sizes.size()));
+    g.sizes.insert(g.sizes.begin() + dim, 1);
+    g.strides.insert(g.strides.begin() + dim, 0);
+  }
+  // A 0-d operand reads as one element of stride 1, like its view as (1,).
+  if (g.sizes.empty()) {
+    g.sizes.push_back(1);
+    g.strides.push_back(1);
+  }
+  if (o.along) {
+    TORCH_INTERNAL_ASSERT(g.sizes[dim] == n);
+    g.dim_bytes = g.strides[dim] * static_cast<int64_t>(t.element_size());
+    g.sizes[dim] = 1;
+  }
+  return g;
+}
+}  // namespace
+
 void run_rows(cpu::RowLoop fn, int64_t dim, int64_t n, const std::vector<RowOperand>& outs,
               const std::vector<RowOperand>& ins, const void* weight, const double* params) {
   TORCH_INTERNAL_ASSERT(fn != nullptr);
-  const at::Tensor& ref = outs.empty() ? ins[0].t : outs[0].t;
-  std::vector<int64_t> shape(ref.sizes().begin(), ref.sizes().end());
-  if (shape.empty()) shape.push_back(1);
-  const bool along_ref = outs.empty() ? ins[0].along : outs[0].along;
-  if (along_ref) shape[dim] = 1;
+  const size_t nops = outs.size() + ins.size();
+  auto operand = [&](size_t k) -> const RowOperand& { return k < outs.size() ? outs[k] : ins[k - outs.size()]; };
+  c10::SmallVector<RowGeometry, 8> geo;
+  for (size_t k = 0; k < nops; ++k) geo.push_back(geometry(operand(k), dim, n));
+  // Every operand has the shape of the first: the rows, with the row
+  // dimension counted once.
+  const auto& shape = geo[0].sizes;
+  for (size_t k = 0; k < nops; ++k)
+    TORCH_INTERNAL_ASSERT(geo[k].sizes == shape, "run_rows: operand shape ", c10::IntArrayRef(geo[k].sizes),
+                          " vs ", c10::IntArrayRef(shape));
   for (const int64_t s : shape)
     if (s == 0) return;
   if (n == 0) return;
 
-  std::vector<int64_t> dim_strides;
-  std::vector<at::Tensor> ops;
-  auto add = [&](const RowOperand& o) {
-    at::Tensor t = o.t.dim() == 0 ? o.t.view({1}) : o.t;
-    if (o.along) {
-      TORCH_INTERNAL_ASSERT(t.size(dim) == n);
-      dim_strides.push_back(t.stride(dim) * static_cast<int64_t>(t.element_size()));
-      std::vector<int64_t> sizes(t.sizes().begin(), t.sizes().end());
-      sizes[dim] = 1;
-      t = t.as_strided(sizes, t.strides());
-    } else {
-      dim_strides.push_back(0);
-    }
-    TORCH_INTERNAL_ASSERT(t.sizes().vec() == shape, "run_rows: operand shape ", t.sizes(), " vs ", shape);
-    ops.push_back(t);
-  };
-  for (const auto& o : outs) add(o);
-  for (const auto& o : ins) add(o);
-
+  c10::SmallVector<int64_t, 8> dim_strides;
+  for (const auto& g : geo) dim_strides.push_back(g.dim_bytes);
   const int64_t grain = std::max<int64_t>(1, at::internal::GRAIN_SIZE / n);
   const int64_t* ds = dim_strides.data();
 
   // Rows laid out along at most one dimension (one row, or (N, C)-style
-  // batches) need no TensorIterator: its set-up costs more than a short
-  // row's work. The kernel sees the same pointers and strides either way,
-  // and rows are independent, so the results are the same bits.
+  // batches) need no TensorIterator (nor any view of the operands): its
+  // set-up costs more than a short row's work. The kernel sees the same
+  // pointers and strides either way, and rows are independent, so the
+  // results are the same bits.
   int64_t rdim = -1;
   bool one_dim = true;
   for (size_t d = 0; d < shape.size(); ++d) {
@@ -74,16 +102,18 @@ void run_rows(cpu::RowLoop fn, int64_t dim, int64_t n, const std::vector<RowOper
   }
   if (one_dim) {
     const int64_t nrows = rdim < 0 ? 1 : shape[rdim];
-    std::vector<char*> base;
-    std::vector<int64_t> row_strides;
-    for (size_t k = 0; k < ops.size(); ++k) {
-      const at::Tensor& t = ops[k];
-      base.push_back(k < outs.size() ? static_cast<char*>(t.mutable_data_ptr())
-                                     : static_cast<char*>(const_cast<void*>(t.const_data_ptr())));
-      row_strides.push_back(rdim < 0 ? 0 : t.stride(rdim) * static_cast<int64_t>(t.element_size()));
+    c10::SmallVector<char*, 8> base;
+    c10::SmallVector<int64_t, 8> row_strides;
+    for (size_t k = 0; k < nops; ++k) {
+      const at::Tensor& t = operand(k).t;
+      const int64_t es = static_cast<int64_t>(t.element_size());
+      char* p = k < outs.size() ? static_cast<char*>(t.mutable_data_ptr())
+                                : static_cast<char*>(const_cast<void*>(t.const_data_ptr()));
+      base.push_back(p + geo[k].offset * es);
+      row_strides.push_back(rdim < 0 ? 0 : geo[k].strides[rdim] * es);
     }
     at::parallel_for(0, nrows, grain, [&](int64_t b, int64_t e) {
-      std::vector<char*> data(base.size());
+      c10::SmallVector<char*, 8> data(base.size());
       for (size_t k = 0; k < base.size(); ++k) data[k] = base[k] + b * row_strides[k];
       const cpu::RowCall call{data.data(), row_strides.data(), e - b, n, ds, weight, params};
       fn(call);
@@ -91,10 +121,20 @@ void run_rows(cpu::RowLoop fn, int64_t dim, int64_t n, const std::vector<RowOper
     return;
   }
 
+  // TensorIterator walks the rows: it gets each operand as a view with the
+  // row dimension reduced to one element. The config borrows its tensors, so
+  // the views outlive it.
+  std::vector<at::Tensor> views;
+  views.reserve(nops);
+  for (size_t k = 0; k < nops; ++k) {
+    const at::Tensor& t = operand(k).t;
+    views.push_back(t.as_strided(geo[k].sizes, geo[k].strides, t.storage_offset() + geo[k].offset));
+  }
   at::TensorIteratorConfig config;
   config.set_check_mem_overlap(false).check_all_same_dtype(false).resize_outputs(false);
-  for (size_t i = 0; i < outs.size(); ++i) config.add_output(ops[i]);
-  for (size_t i = outs.size(); i < ops.size(); ++i) config.add_const_input(ops[i]);
+  for (size_t k = 0; k < nops; ++k) {
+    if (k < outs.size()) config.add_output(views[k]); else config.add_const_input(views[k]);
+  }
   auto iter = config.build();
   iter.for_each(
       [&](char** data, const int64_t* strides, int64_t nrows) {

@@ -17,10 +17,16 @@ namespace ta {
 
 // An operand of a row kernel: `along` ones have the full shape and run along
 // the reduced dimension; the others hold one value per row (size 1 there,
-// broadcast views allowed).
+// broadcast views allowed). A per-row operand may also be given without the
+// row dimension (insert_dim: read as t.unsqueeze(dim)) and as one slice of
+// its first dimension (pick0 >= 0: read as t[pick0]; the slice is taken
+// first): the same memory, without making the views, which cost more than a
+// short row's work.
 struct RowOperand {
   at::Tensor t;
   bool along;
+  bool insert_dim = false;
+  int64_t pick0 = -1;
 };
 
 // Runs fn over every row of dimension `dim` (length n) in parallel, rows
