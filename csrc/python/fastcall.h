@@ -43,13 +43,6 @@ class Args {
     out = THPVariable_Unpack(o);
     return true;
   }
-  bool opt_tensor(int i, std::optional<at::Tensor>& out) {
-    if (a_[i] == Py_None) return true;
-    at::Tensor t;
-    if (!tensor(i, t)) return false;
-    out = std::move(t);
-    return true;
-  }
   bool float_(int i, double& out) {
     PyObject* o = a_[i];
     if (PyFloat_CheckExact(o)) {
@@ -66,13 +59,6 @@ class Args {
     }
     return ok_ = false;
   }
-  bool opt_float(int i, std::optional<double>& out) {
-    if (a_[i] == Py_None) return true;
-    double v;
-    if (!float_(i, v)) return false;
-    out = v;
-    return true;
-  }
   bool int_(int i, int64_t& out) {
     PyObject* o = a_[i];
     if (!PyLong_CheckExact(o)) return ok_ = false;
@@ -83,13 +69,6 @@ class Args {
       return ok_ = false;
     }
     out = static_cast<int64_t>(v);
-    return true;
-  }
-  bool opt_int(int i, std::optional<int64_t>& out) {
-    if (a_[i] == Py_None) return true;
-    int64_t v;
-    if (!int_(i, v)) return false;
-    out = v;
     return true;
   }
   bool bool_(int i, bool& out) {
@@ -112,13 +91,6 @@ class Args {
     out = c10::string_view(s, static_cast<size_t>(n));
     return true;
   }
-  bool opt_dtype(int i, std::optional<at::ScalarType>& out) {
-    PyObject* o = a_[i];
-    if (o == Py_None) return true;
-    if (!THPDtype_Check(o)) return ok_ = false;
-    out = reinterpret_cast<THPDtype*>(o)->scalar_type;
-    return true;
-  }
   bool dtype(int i, at::ScalarType& out) {
     PyObject* o = a_[i];
     if (!THPDtype_Check(o)) return ok_ = false;
@@ -126,7 +98,22 @@ class Args {
     return true;
   }
 
+  // Optional arguments: None, or what the plain conversion accepts.
+  bool opt_tensor(int i, std::optional<at::Tensor>& out) { return optional(i, out, &Args::tensor); }
+  bool opt_float(int i, std::optional<double>& out) { return optional(i, out, &Args::float_); }
+  bool opt_int(int i, std::optional<int64_t>& out) { return optional(i, out, &Args::int_); }
+  bool opt_dtype(int i, std::optional<at::ScalarType>& out) { return optional(i, out, &Args::dtype); }
+
  private:
+  template <class T>
+  bool optional(int i, std::optional<T>& out, bool (Args::*plain)(int, T&)) {
+    if (a_[i] == Py_None) return true;
+    T v{};
+    if (!(this->*plain)(i, v)) return false;
+    out = std::move(v);
+    return true;
+  }
+
   PyObject* const* a_;
   bool ok_;
 };
