@@ -147,7 +147,8 @@ CePrepared ce_prepare(const CeArgs& c, const std::string& op) {
     p.denom = static_cast<double>(nrows);
     return p;
   }
-  p.tidx = c.target.to(at::kLong).contiguous().view(rows);
+  p.tidx = c.target.to(at::kLong).contiguous();
+  if (!p.tidx.sizes().equals(rows)) p.tidx = p.tidx.view(rows);
   const int64_t* t = p.tidx.const_data_ptr<int64_t>();
   double denom = 0;
   auto add_weights = [&](const auto* w) {
@@ -246,9 +247,14 @@ void check_grad_output(const CeArgs& c, const at::Tensor& go, const std::string&
 // dimension).
 at::Tensor row_scale(const CeArgs& c, const at::Tensor& go, double denom) {
   const at::ScalarType ct = compute_dtype(c.x.scalar_type());
-  at::Tensor u = go.to(ct);
-  if (c.reduction == kMean) u = (go.to(at::kDouble) / denom).to(ct);
-  if (c.reduction == kNone) return u;
+  if (c.reduction == kNone) return go.to(ct);
+  // One number for every row: go (exact in double), divided by the
+  // denominator in double for the mean, rounded once to the compute type.
+  double v = go.item<double>();
+  if (c.reduction == kMean) v /= denom;
+  const at::Tensor u = ct == at::kDouble ? at::scalar_tensor(v, go.options().dtype(ct))
+                                         : at::scalar_tensor(static_cast<double>(static_cast<float>(v)),
+                                                             go.options().dtype(ct));
   std::vector<int64_t> shape;
   for (const auto& s : c.rows) shape.push_back(s.expect_int());
   return u.expand(shape);
