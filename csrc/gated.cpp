@@ -176,9 +176,6 @@ cpu::Loop loop(GatedOpId id, int kind, at::ScalarType st) {
   return cpu::row_kernels().gated[static_cast<int>(id)][kind][dtype_index(st)];
 }
 
-// The forward (kind 0) or backward (kind 1) over float16 / bfloat16 from the
-// activation's lookup tables, which give the computed result bit for bit
-// (see lookup_table); false, having done nothing, where there are none.
 // Outputs per chunk between threads: a quarter of ATen's grain, as for the
 // costliest pointwise ops (kCost). A gated unit reads two inputs and, going
 // backward, writes two outputs and evaluates its activation and derivative,
@@ -187,6 +184,9 @@ cpu::Loop loop(GatedOpId id, int kind, at::ScalarType st) {
 // 80 -> 61, reglu float32 56 -> 47, geglu bfloat16 88 -> 65-85.
 constexpr int64_t kGatedGrain = at::internal::GRAIN_SIZE / 4;
 
+// The forward (kind 0) or backward (kind 1) over float16 / bfloat16 from the
+// activation's lookup tables, which give the computed result bit for bit
+// (see lookup_table); false, having done nothing, where there are none.
 bool run_from_tables(const GatedInfo& gi, int kind, std::initializer_list<at::Tensor> outputs,
                      std::initializer_list<at::Tensor> inputs, const double* p) {
   const at::Tensor& first = *outputs.begin();

@@ -250,11 +250,12 @@ at::Tensor row_scale(const CeArgs& c, const at::Tensor& go, double denom) {
   if (c.reduction == kNone) return go.to(ct);
   // One number for every row: go (exact in double), divided by the
   // denominator in double for the mean, rounded once to the compute type.
+  // The rounding is done here because fill refuses a finite double beyond
+  // float's range, where the rounding gives inf.
   double v = go.item<double>();
   if (c.reduction == kMean) v /= denom;
-  const at::Tensor u = ct == at::kDouble ? at::scalar_tensor(v, go.options().dtype(ct))
-                                         : at::scalar_tensor(static_cast<double>(static_cast<float>(v)),
-                                                             go.options().dtype(ct));
+  if (ct != at::kDouble) v = static_cast<float>(v);
+  const at::Tensor u = at::scalar_tensor(v, go.options().dtype(ct));
   std::vector<int64_t> shape;
   for (const auto& s : c.rows) shape.push_back(s.expect_int());
   return u.expand(shape);

@@ -218,8 +218,7 @@ namespace torch_activations {
 """
 
 
-def render():
-    fns = collect()
+def render(fns):
     h = [HEADER_TOP]
     c = [SOURCE_TOP]
     current = None
@@ -300,10 +299,10 @@ def fast_call(f: Fn):
     return decls, checks, body
 
 
-def render_calls():
+def render_calls(fns):
     out = [CALLS_TOP]
     names = []
-    for f in collect():
+    for f in fns:
         fc = fast_call(f)
         if fc is None:
             continue
@@ -336,9 +335,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if the generated files are out of date")
     args = ap.parse_args(argv)
-    header, source = render()
+    fns = collect()
+    header, source = render(fns)
     stale = []
-    for path, text in ((HEADER, header), (SOURCE, source), (CALLS, render_calls())):
+    for path, text in ((HEADER, header), (SOURCE, source), (CALLS, render_calls(fns))):
         old = open(path).read() if os.path.exists(path) else None
         if old != text:
             stale.append(os.path.relpath(path, ROOT))

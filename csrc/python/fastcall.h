@@ -128,20 +128,14 @@ template <class... T>
 PyObject* to_python(std::tuple<T...> ts) {
   PyObject* out = PyTuple_New(sizeof...(T));
   if (out == nullptr) return nullptr;
-  int k = 0;
-  bool failed = false;
-  std::apply(
-      [&](auto&... t) {
-        ((failed = failed || [&] {
-            PyObject* w = THPVariable_Wrap(std::move(t));
-            if (w == nullptr) return true;
-            PyTuple_SET_ITEM(out, k++, w);
-            return false;
-          }()),
-         ...);
-      },
-      ts);
-  if (failed) {
+  Py_ssize_t k = 0;
+  // Stops at the first tensor that fails to wrap (its error is set).
+  auto put = [&](at::Tensor t) {
+    PyObject* w = THPVariable_Wrap(std::move(t));
+    if (w != nullptr) PyTuple_SET_ITEM(out, k++, w);
+    return w != nullptr;
+  };
+  if (!std::apply([&](auto&... t) { return (put(std::move(t)) && ...); }, ts)) {
     Py_DECREF(out);
     return nullptr;
   }
