@@ -40,16 +40,40 @@ using VU16 = vec<uint16_t, kFL>;
 using VU32 = vec<uint32_t, kFL>;
 using VI32 = vec<int32_t, kFL>;
 
+// 16-bit lanes widened to 32 and back (values below 2^16). GCC 12 splits
+// the generic conversions into halves joined by lane permutes, several
+// instructions where AVX-512 and AVX2 have one or two; every bfloat16
+// operand passes through these.
+TA_HD VU32 widen_u16(VU16 h) {
+#if defined(TA_X86_AVX512)
+  return (VU32)_mm512_cvtepu16_epi32((__m256i)h);
+#elif defined(TA_X86_AVX2)
+  return (VU32)_mm256_cvtepu16_epi32((__m128i)h);
+#else
+  return __builtin_convertvector(h, VU32);
+#endif
+}
+TA_HD VU16 narrow_u32(VU32 r) {
+#if defined(TA_X86_AVX512)
+  return (VU16)_mm512_cvtepi32_epi16((__m512i)r);
+#elif defined(TA_X86_AVX2)
+  // packus saturates signed lanes to [0, 2^16): exact for these values.
+  return (VU16)_mm_packus_epi32(_mm256_castsi256_si128((__m256i)r), _mm256_extracti128_si256((__m256i)r, 1));
+#else
+  return __builtin_convertvector(r, VU16);
+#endif
+}
+
 // bfloat16 is the top half of a float; rounding to nearest even as c10 does.
 TA_HD VF bf16_to_float(VU16 h) {
-  return bitcast<VF>(__builtin_convertvector(h, VU32) << 16);
+  return bitcast<VF>(widen_u16(h) << 16);
 }
 TA_HD VU16 float_to_bf16(VF f) {
   VU32 u = bitcast<VU32>(f);
   VU32 r = (u + (((u >> 16) & 1u) + 0x7FFFu)) >> 16;
   VU32 nan = (VU32{} + 0x7FC0u);
   r = (f != f) ? nan : r;
-  return __builtin_convertvector(r, VU16);
+  return narrow_u32(r);
 }
 
 // IEEE half <-> float without F16C, exact in both directions (round to
@@ -395,7 +419,7 @@ TA_HD VI32 lut_index(VF x) {
   if constexpr (std::is_same_v<S, BF16>) {
     return bitcast<VI32>(bitcast<VU32>(x) >> 16);
   } else {
-    return __builtin_convertvector(float_to_half(x), VI32);
+    return bitcast<VI32>(widen_u16(float_to_half(x)));
   }
 }
 
