@@ -108,7 +108,7 @@ struct RowSeq {
     const int64_t i = k * W;
     if (i + W <= n) return cpu_impl::load<S>(p + i);
     R buf[W] = {};
-    std::memcpy(buf, p + i, static_cast<size_t>(n - i) * sizeof(R));
+    copy_part(buf, p + i, n - i);
     return where<V>(iota<V>() < static_cast<C>(n - i), cpu_impl::load<S>(buf), pad);
   }
   TA_HD void store(int64_t k, V v) const {
@@ -116,7 +116,15 @@ struct RowSeq {
     if (i + W <= n) return cpu_impl::store<S>(p + i, v);
     R buf[W];
     cpu_impl::store<S>(buf, v);
-    std::memcpy(p + i, buf, static_cast<size_t>(n - i) * sizeof(R));
+    copy_part(p + i, buf, n - i);
+  }
+  // The first m < W elements. Not memcpy: a call in a loop, even on a path
+  // taken once per row, makes GCC keep the loop's vector accumulators in
+  // memory (every vector register is clobbered by a call).
+  static TA_HD void copy_part(R* dst, const R* src, int64_t m) {
+#pragma GCC unroll 64
+    for (int j = 0; j < W; ++j)
+      if (j < m) dst[j] = src[j];
   }
   // Lanes that hold elements of the row.
   TA_HD mask_t<V> valid(int64_t k) const { return iota<V>() < static_cast<C>(n - k * W); }
@@ -329,9 +337,11 @@ inline V exp_minus(V x, V mx) {
 // output. Double holds float lanes' partial sums to far below a float ulp;
 // float64 lanes are added with their errors kept too (one rounding per lane
 // would cost up to half an ulp each).
+// `bias` is a value every lane's sum started from (exact in double, as it
+// is subtracted there).
 template <class V>
-TA_HD scalar_t<V> compensated_total(V sum, V err) {
-  double t = 0, e = 0;
+TA_HD scalar_t<V> compensated_total(V sum, V err, double bias = 0) {
+  double t = -bias * traits<V>::lanes, e = 0;
   for (int i = 0; i < traits<V>::lanes; ++i) {
     if constexpr (sizeof(scalar_t<V>) == 4) {
       t += static_cast<double>(sum[i]) + static_cast<double>(err[i]);
@@ -343,6 +353,18 @@ TA_HD scalar_t<V> compensated_total(V sum, V err) {
     }
   }
   return static_cast<scalar_t<V>>(t + e);
+}
+
+// sum += e, the rounding error added to err, for sums of exponentials that
+// start from 1 and terms in [0, 1]: the sum is never below a term, so
+// Fast2Sum gives the error exactly in three operations where two_sum takes
+// six (a third of the accumulation's cost per element).
+template <class V>
+TA_HD void add_onto_one(V& sum, V& err, V e) {
+  V s, d;
+  fast_two_sum<V>(sum, e, s, d);
+  sum = s;
+  err += d;
 }
 
 // Running maximum m and E = S - 1, S the sum of exp(x - m), per lane, over
@@ -362,6 +384,7 @@ TA_HD scalar_t<V> compensated_total(V sum, V err) {
 // takes the exponentials, so exp runs once per element. x - m is
 // carried as an exact pair (exp_minus): rounding it would cost |x - m| / 2
 // ulps of each term, and of E where those terms are all of it.
+// The block's sum a is accumulated from 1 (add_onto_one).
 // block(shift) sees, before the second sweep of each block, the running
 // maximum with the block's included (0 while it is -inf), which the sweep
 // subtracts; each(k, x) sees every vector in that sweep.
@@ -379,19 +402,21 @@ TA_HD void online_lse1p(const Load& xl, int64_t nv, int64_t blen, V& m, V& t, V&
     // A lane whose maximum is still -inf has only seen exp(-inf) = 0 terms.
     const V shift = where<V>(mn == ninf, C(0), mn);
     block(shift);
-    V acc = splat<V>(C(0)), err = splat<V>(C(0));
+    // acc = 1 + a (add_onto_one). 1 <= acc < 2^24, so acc - 1 and, where
+    // the block holds the new maximum (a >= 1), acc - 2 are exact.
+    V acc = splat<V>(C(1)), err = splat<V>(C(0));
     for (int64_t k = b; k < e; ++k) {
       const V x = xl(k);
-      add_compensated(acc, err, exp_minus(x, shift));
+      add_onto_one(acc, err, exp_minus(x, shift));
       each(k, x);
     }
     // NaN maxima compare false and take the second branch, where acc is NaN.
     const mask_t<V> grew = mn > m;
     const V f = exp_minus(m, shift);
     V tg, cg, ts, cs;
-    two_sum<V>(acc - C(1), f * (C(1) + t), tg, cg);
+    two_sum<V>(acc - C(2), f * (C(1) + t), tg, cg);
     cg += madd(f, c, err);
-    two_sum<V>(t, acc, ts, cs);
+    two_sum<V>(t, acc - C(1), ts, cs);
     cs += c + err;
     t = where<V>(grew, tg, ts);
     c = where<V>(grew, cg, cs);
@@ -451,14 +476,14 @@ void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
   using C = C_t<SY>;
   constexpr int W = kLanes<SY>;
   const V mx = splat<V>(hmax(max_over(xl, 0, nv, splat<V>(-std::numeric_limits<C>::infinity()))));
-  V acc = splat<V>(C(0)), err = splat<V>(C(0));
+  V acc = splat<V>(C(1)), err = splat<V>(C(0));
   if constexpr (std::is_same_v<R_t<SY>, C>) {
     for (int64_t k = 0; k < nv; ++k) {
       const V e = exp_minus(xl(k), mx);
-      add_compensated(acc, err, e);
+      add_onto_one(acc, err, e);
       y.store(k, e);
     }
-    const V sum = splat<V>(compensated_total(acc, err));
+    const V sum = splat<V>(compensated_total(acc, err, 1.0));
     for (int64_t k = 0; k < nv; ++k) y.store(k, y.load(k, C(0)) / sum);
   } else {
     static thread_local std::vector<C> buf;
@@ -466,19 +491,26 @@ void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
     C* b = buf.data();
     for (int64_t k = 0; k < nv; ++k) {
       const V e = exp_minus(xl(k), mx);
-      add_compensated(acc, err, e);
+      add_onto_one(acc, err, e);
       __builtin_memcpy(b + k * W, &e, sizeof(V));
     }
     // One reciprocal instead of a division per element (7-8% of the time
     // of a bfloat16 row): its extra rounding, an ulp of float at most, is
     // far below the output's half ulp.
-    const V inv = splat<V>(C(1) / compensated_total(acc, err));
+    const V inv = splat<V>(C(1) / compensated_total(acc, err, 1.0));
     for (int64_t k = 0; k < nv; ++k) {
       V e;
       __builtin_memcpy(&e, b + k * W, sizeof(V));
       y.store(k, e * inv);
     }
   }
+}
+
+// v, negated for softmin. The sign is a template argument so that softmax
+// and log_softmax, the common case, spend no operation on it per element.
+template <bool kNeg, class V>
+TA_HD V signed_by(V v) {
+  if constexpr (kNeg) return -v; else return v;
 }
 
 // y = softmax(s x) or log_softmax(s x) along the row, s = -1 for softmin.
@@ -492,17 +524,21 @@ struct SoftmaxFwd {
   using C = C_t<SY>;
   static_assert(std::is_same_v<C, C_t<SX>>, "one compute type per kernel");
   bool log;
-  C sgn;
-  explicit SoftmaxFwd(const RowCall& c) : log(c.params[1] != 0), sgn(c.params[0] != 0 ? C(-1) : C(1)) {}
+  bool neg;  // softmin
+  explicit SoftmaxFwd(const RowCall& c) : log(c.params[1] != 0), neg(c.params[0] != 0) {}
 
   template <class Ctx>
   void operator()(const Ctx& ctx) const {
+    if (neg) run<true>(ctx); else run<false>(ctx);
+  }
+  template <bool kNeg, class Ctx>
+  void run(const Ctx& ctx) const {
     const auto y = ctx.template seq<SY>(0);
     const auto x = ctx.template seq<SX>(1);
     const int64_t nv = x.count();
     // Padding becomes -inf after the sign, contributing exp(-inf) = 0.
-    const C pad = -std::numeric_limits<C>::infinity() * sgn;
-    const auto xl = [&](int64_t k) { return x.load(k, pad) * sgn; };
+    const C pad = signed_by<kNeg>(-std::numeric_limits<C>::infinity());
+    const auto xl = [&](int64_t k) { return signed_by<kNeg>(x.load(k, pad)); };
     V mx, t, c;
     if (!log) {
       if constexpr (Ctx::kCol) {
@@ -534,42 +570,64 @@ struct SoftmaxBwd {
   using C = C_t<SG>;
   static_assert(std::is_same_v<C, C_t<SD>>, "one compute type per kernel");
   bool log;
-  C sgn;
-  explicit SoftmaxBwd(const RowCall& c) : log(c.params[1] != 0), sgn(c.params[0] != 0 ? C(-1) : C(1)) {}
+  bool neg;  // softmin
+  explicit SoftmaxBwd(const RowCall& c) : log(c.params[1] != 0), neg(c.params[0] != 0) {}
 
   template <class Ctx>
   void operator()(const Ctx& ctx) const {
+    if (neg) run<true>(ctx); else run<false>(ctx);
+  }
+  template <bool kNeg, class Ctx>
+  void run(const Ctx& ctx) const {
     const auto dx = ctx.template seq<SD>(0);
     const auto g = ctx.template seq<SG>(1);
     const auto y = ctx.template seq<SG>(2);
     const int64_t nv = g.count();
     // Four accumulators, so consecutive additions do not wait on each other
     // (a single chain is latency-bound); the order is fixed by the row length.
-    V acc[4] = {splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0))};
+    // Named, not an array: GCC keeps an array of four vectors (and of their
+    // errors) in memory across iterations.
+    const V zero = splat<V>(C(0));
+    V a0 = zero, a1 = zero, a2 = zero, a3 = zero;
     int64_t k = 0;
     V dot;
     if (log) {
-      for (; k + 4 <= nv; k += 4)
-        for (int j = 0; j < 4; ++j) acc[j] += g.load(k + j, C(0));
-      for (; k < nv; ++k) acc[0] += g.load(k, C(0));
-      dot = total<Ctx>((acc[0] + acc[1]) + (acc[2] + acc[3])) * sgn;
+      for (; k + 4 <= nv; k += 4) {
+        a0 += g.load(k, C(0));
+        a1 += g.load(k + 1, C(0));
+        a2 += g.load(k + 2, C(0));
+        a3 += g.load(k + 3, C(0));
+      }
+      for (; k < nv; ++k) a0 += g.load(k, C(0));
+      dot = signed_by<kNeg>(total<Ctx>((a0 + a1) + (a2 + a3)));
     } else {
       // sum(g y) keeps its additions' errors (as the forward's sum does):
       // where one y dominates, every addition to its accumulator rounds at
       // that term's ulp, and a chain of n / (4 W) of them piles up to
-      // several ulps of the result.
-      V err[4] = {splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0)), splat<V>(C(0))};
-      for (; k + 4 <= nv; k += 4)
-        for (int j = 0; j < 4; ++j) add_compensated(acc[j], err[j], g.load(k + j, C(0)) * y.load(k + j, C(0)));
-      for (; k < nv; ++k) add_compensated(acc[0], err[0], g.load(k, C(0)) * y.load(k, C(0)));
-      V sum = acc[0], e = (err[0] + err[1]) + (err[2] + err[3]);
-      for (int j = 1; j < 4; ++j) add_compensated(sum, e, acc[j]);
-      if constexpr (Ctx::kCol) dot = (sum + e) * sgn; else dot = splat<V>(compensated_total(sum, e)) * sgn;
+      // several ulps of the result. Terms enter in pairs, g y + g' y' formed
+      // by one product and one FMA: two roundings per pair as for two
+      // products, each within an ulp of what it rounds, so the error bound
+      // is that of compensating every product, at half the additions.
+      V e0 = zero, e1 = zero, e2 = zero, e3 = zero;
+      const auto gy = [&](int64_t i) { return g.load(i, C(0)) * y.load(i, C(0)); };
+      const auto gy2 = [&](int64_t i) { return madd(g.load(i + 1, C(0)), y.load(i + 1, C(0)), gy(i)); };
+      for (; k + 8 <= nv; k += 8) {
+        add_compensated(a0, e0, gy2(k));
+        add_compensated(a1, e1, gy2(k + 2));
+        add_compensated(a2, e2, gy2(k + 4));
+        add_compensated(a3, e3, gy2(k + 6));
+      }
+      for (; k < nv; ++k) add_compensated(a0, e0, gy(k));
+      V sum = a0, e = (e0 + e1) + (e2 + e3);
+      add_compensated(sum, e, a1);
+      add_compensated(sum, e, a2);
+      add_compensated(sum, e, a3);
+      if constexpr (Ctx::kCol) dot = signed_by<kNeg>(sum + e); else dot = signed_by<kNeg>(splat<V>(compensated_total(sum, e)));
     }
     if (log) {
-      for (int64_t k = 0; k < nv; ++k) dx.store(k, g.load(k, C(0)) * sgn - m::exp(y.load(k, C(0))) * dot);
+      for (int64_t k = 0; k < nv; ++k) dx.store(k, signed_by<kNeg>(g.load(k, C(0))) - m::exp(y.load(k, C(0))) * dot);
     } else {
-      for (int64_t k = 0; k < nv; ++k) dx.store(k, (g.load(k, C(0)) * sgn - dot) * y.load(k, C(0)));
+      for (int64_t k = 0; k < nv; ++k) dx.store(k, (signed_by<kNeg>(g.load(k, C(0))) - dot) * y.load(k, C(0)));
     }
   }
 };
