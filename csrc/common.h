@@ -153,7 +153,8 @@ inline void run_loop(cpu::Loop fn, std::initializer_list<at::Tensor> outputs, st
                 outputs, inputs, grain);
 }
 
-// The table of f(x) (kind 0) or f'(x) (kind 1, from the saved input) of a
+// The table of f(x) (kind 0), f'(x) (kind 1, from the saved input) or both
+// side by side (kind 2: f, f' of value i at 2i, 2i + 1) of a
 // pointwise op over the 65536 values of a float16 / bfloat16 input, for the
 // loops of instruction set isa (see ops.cpp); null where the op has none,
 // none is cached and numel is too small to build one.

@@ -194,14 +194,10 @@ bool run_from_tables(const GatedInfo& gi, int kind, std::initializer_list<at::Te
   if (gi.act < 0 || (kind == 1 && !gi.act_derivative)) return false;
   const cpu::KernelTable& isa = cpu::kernels();
   const OpId act = static_cast<OpId>(gi.act);
-  const Table f = lookup_table(isa, act, 0, st, p, first.numel());
+  // The backward reads f and f' from one table of pairs (kind 2).
+  const Table f = lookup_table(isa, act, kind == 0 ? 0 : 2, st, p, first.numel());
   if (!f) return false;
-  Table df;
-  if (kind == 1) {
-    df = lookup_table(isa, act, 1, st, p, first.numel());
-    if (!df) return false;
-  }
-  const float* t[2] = {f->data(), kind == 1 ? df->data() : nullptr};
+  const float* t[1] = {f->data()};
   const cpu::LutLoop fn = isa.gated_lut[kind][st == at::kBFloat16 ? 1 : 0];
   run_loop_with([fn, &t](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, t); }, outputs,
                 inputs, kGatedGrain);

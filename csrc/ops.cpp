@@ -247,7 +247,7 @@ constexpr size_t kMaxTables = 32;
 struct Key {
   const cpu::KernelTable* isa;
   OpId id;
-  int kind;  // 0 forward, 1 backward
+  int kind;  // 0 forward, 1 backward, 2 both as pairs (f, f') for the gated units
   at::ScalarType dtype;
   std::array<double, kMaxParams> params;  // compared bit for bit
   unsigned fpmode;                        // see denormal_mode
@@ -307,23 +307,32 @@ Table build(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype
     x[i] = dtype == at::kBFloat16 ? static_cast<float>(c10::BFloat16(bits, c10::BFloat16::from_bits()))
                                   : static_cast<float>(c10::Half(bits, c10::Half::from_bits()));
   }
-  const std::vector<float> ones(kind == 1 ? kTableSize : 0, 1.0f);
-  auto table = std::make_shared<std::vector<float>>(kTableSize);
-  const cpu::Loop fn = isa.pointwise[static_cast<int>(id)][static_cast<int>(kind == 0 ? Kind::Fwd : Kind::Bwd)]
-                                    [static_cast<int>(DType::F32)];
+  const std::vector<float> ones(kind != 0 ? kTableSize : 0, 1.0f);
   std::array<double, kMaxParams> p{};
   std::copy(params, params + info.nparams, p.begin());
   // On the calling thread alone (~70 us for the exact GELU), whose
-  // floating-point mode the key records.
-  const int64_t strides[3] = {sizeof(float), sizeof(float), sizeof(float)};
-  char* data[3] = {reinterpret_cast<char*>(table->data()), nullptr, nullptr};
-  if (kind == 0) {
-    data[1] = reinterpret_cast<char*>(x.data());
+  // floating-point mode the key records. Entry i of the forward (k = 0) or
+  // the backward (k = 1) goes to out[i * step].
+  const auto fill = [&](int k, float* out, int64_t step) {
+    const cpu::Loop fn = isa.pointwise[static_cast<int>(id)][static_cast<int>(k == 0 ? Kind::Fwd : Kind::Bwd)]
+                                      [static_cast<int>(DType::F32)];
+    const int64_t strides[3] = {static_cast<int64_t>(step * sizeof(float)), sizeof(float), sizeof(float)};
+    char* data[3] = {reinterpret_cast<char*>(out), nullptr, nullptr};
+    if (k == 0) {
+      data[1] = reinterpret_cast<char*>(x.data());
+    } else {
+      data[1] = reinterpret_cast<char*>(const_cast<float*>(ones.data()));
+      data[2] = reinterpret_cast<char*>(x.data());
+    }
+    fn(data, strides, kTableSize, p.data());
+  };
+  auto table = std::make_shared<std::vector<float>>(kind == 2 ? 2 * kTableSize : kTableSize);
+  if (kind == 2) {
+    fill(0, table->data(), 2);
+    fill(1, table->data() + 1, 2);
   } else {
-    data[1] = reinterpret_cast<char*>(const_cast<float*>(ones.data()));
-    data[2] = reinterpret_cast<char*>(x.data());
+    fill(kind, table->data(), 1);
   }
-  fn(data, strides, kTableSize, p.data());
   return table;
 }
 
@@ -402,7 +411,7 @@ Table lookup_table(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarTyp
   // f'(x) is filled by the backward loop from x, which an op that saves its
   // output does not have.
   if (!info.lut || (dtype != at::kHalf && dtype != at::kBFloat16) || numel == 0 ||
-      (kind == 1 && info.saved != Saved::Input)) {
+      (kind != 0 && info.saved != Saved::Input)) {
     return {};
   }
   return lut::find(isa, id, kind, dtype, params, numel);
