@@ -95,6 +95,8 @@ TA_HD V times_vanishing(V x, V s) {
 template <class C>
 struct Sigmoid : Traits {
   static constexpr Saved kSaved = Saved::Output;
+  // Forward only: the backward reads the saved output, not a table's input.
+  static constexpr bool kLut = true;
   TA_HD explicit Sigmoid(const double*) {}
   template <class V> TA_HD V fwd(V x) const { return m::sigmoid(x); }
   // y (1 - y): 1 - y is exact for y >= 1/2, so no precision is lost near 1.
