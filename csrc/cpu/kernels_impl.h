@@ -487,10 +487,13 @@ struct Lut {
 // ------------------------------------------------------ column sums ---
 // Neumaier's compensated sum per lane: `sum` is the plain running sum and
 // the rounding error of each addition (exact, two_sum) goes to `err`.
-template <class V>
+// kOrdered: the sum is never below a term in magnitude (a sum of terms in
+// [0, 1] started from 1), where Fast2Sum gives the error exactly in three
+// operations instead of six.
+template <bool kOrdered = false, class V>
 TA_HD void add_compensated(V& sum, V& err, V e) {
   V s, d;
-  two_sum<V>(sum, e, s, d);
+  if constexpr (kOrdered) fast_two_sum<V>(sum, e, s, d); else two_sum<V>(sum, e, s, d);
   sum = s;
   err += d;
 }

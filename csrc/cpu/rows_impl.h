@@ -355,18 +355,6 @@ TA_HD scalar_t<V> compensated_total(V sum, V err, double bias = 0) {
   return static_cast<scalar_t<V>>(t + e);
 }
 
-// sum += e, the rounding error added to err, for sums of exponentials that
-// start from 1 and terms in [0, 1]: the sum is never below a term, so
-// Fast2Sum gives the error exactly in three operations where two_sum takes
-// six (a third of the accumulation's cost per element).
-template <class V>
-TA_HD void add_onto_one(V& sum, V& err, V e) {
-  V s, d;
-  fast_two_sum<V>(sum, e, s, d);
-  sum = s;
-  err += d;
-}
-
 // Running maximum m and E = S - 1, S the sum of exp(x - m), per lane, over
 // the vectors xl(0..nv), for log S = log1p(E). Where one logit dominates, S
 // is 1 plus a tiny E: log(S) of a rounded S is then only accurate to an ulp
@@ -384,7 +372,9 @@ TA_HD void add_onto_one(V& sum, V& err, V e) {
 // takes the exponentials, so exp runs once per element. x - m is
 // carried as an exact pair (exp_minus): rounding it would cost |x - m| / 2
 // ulps of each term, and of E where those terms are all of it.
-// The block's sum a is accumulated from 1 (add_onto_one).
+// The block's sum a is accumulated from 1, so that every addition's error
+// is kept by Fast2Sum (add_compensated<true>), a third of the accumulation's
+// cost per element.
 // block(shift) sees, before the second sweep of each block, the running
 // maximum with the block's included (0 while it is -inf), which the sweep
 // subtracts; each(k, x) sees every vector in that sweep.
@@ -402,12 +392,12 @@ TA_HD void online_lse1p(const Load& xl, int64_t nv, int64_t blen, V& m, V& t, V&
     // A lane whose maximum is still -inf has only seen exp(-inf) = 0 terms.
     const V shift = where<V>(mn == ninf, C(0), mn);
     block(shift);
-    // acc = 1 + a (add_onto_one). 1 <= acc < 2^24, so acc - 1 and, where
+    // acc = 1 + a. 1 <= acc < 2^24, so acc - 1 and, where
     // the block holds the new maximum (a >= 1), acc - 2 are exact.
     V acc = splat<V>(C(1)), err = splat<V>(C(0));
     for (int64_t k = b; k < e; ++k) {
       const V x = xl(k);
-      add_onto_one(acc, err, exp_minus(x, shift));
+      add_compensated<true>(acc, err, exp_minus(x, shift));
       each(k, x);
     }
     // NaN maxima compare false and take the second branch, where acc is NaN.
@@ -476,11 +466,13 @@ void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
   using C = C_t<SY>;
   constexpr int W = kLanes<SY>;
   const V mx = splat<V>(hmax(max_over(xl, 0, nv, splat<V>(-std::numeric_limits<C>::infinity()))));
+  // The sum starts from 1 (taken off in compensated_total) so that
+  // add_compensated<true> keeps every addition's error (as online_lse1p).
   V acc = splat<V>(C(1)), err = splat<V>(C(0));
   if constexpr (std::is_same_v<R_t<SY>, C>) {
     for (int64_t k = 0; k < nv; ++k) {
       const V e = exp_minus(xl(k), mx);
-      add_onto_one(acc, err, e);
+      add_compensated<true>(acc, err, e);
       y.store(k, e);
     }
     const V sum = splat<V>(compensated_total(acc, err, 1.0));
@@ -491,7 +483,7 @@ void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
     C* b = buf.data();
     for (int64_t k = 0; k < nv; ++k) {
       const V e = exp_minus(xl(k), mx);
-      add_onto_one(acc, err, e);
+      add_compensated<true>(acc, err, e);
       __builtin_memcpy(b + k * W, &e, sizeof(V));
     }
     // One reciprocal instead of a division per element (7-8% of the time
