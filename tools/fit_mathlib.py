@@ -18,6 +18,8 @@ exact value is forced by the function (Taylor leading terms) are kept in
 `fixed` so that relative accuracy near zero does not depend on a fit.
 
 Run:  python tools/fit_mathlib.py            # rewrites csrc/core/mathlib_coeffs.h
+                                             # and csrc/core/mathlib_tables.h
+      python tools/fit_mathlib.py --part tables   # only the 32-piece tables
       python tools/fit_mathlib.py --check    # only prints the errors
       add --cache FILE to reuse fits from an earlier run.
 Fitting all tables takes tens of minutes (mpmath is faster with gmpy2).
@@ -33,6 +35,7 @@ mp.mp.dps = 40
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, '..', 'csrc', 'core', 'mathlib_coeffs.h')
+OUT_TABLES = os.path.join(HERE, '..', 'csrc', 'core', 'mathlib_tables.h')
 
 
 # ----------------------------------------------------------------- rounding --
@@ -561,10 +564,152 @@ def constants():
     return '\n'.join(out)
 
 
+# ------------------------------------------------- 32-piece lane tables --
+# The float GELU and its derivative over |x| < 6 without an exponential or a
+# division: 32 polynomial pieces in z = |x|, whose coefficients each fill
+# two AVX-512 registers and are picked per lane by one two-register permute.
+# Piece i holds the z with floor(z (z + 4) / 2) = i, so pieces shrink as z
+# grows, in step with how fast log Phi(-z) turns (its slope is about -z):
+# each piece then changes the function by a similar factor, which keeps
+# Horner's rounding small. The pieces end at z = sqrt(68) - 2 = 6.25.
+GT_A = 4
+GT_S = mp.mpf(1) / 2
+GT_N = 32
+GT_DEG = 6
+GT_ZONE_R = 1   # R's piece 0 holds R(z) / z
+GT_ZONE_D = 4   # D's pieces 0..3 hold D(z) / (z - z0)
+
+
+def gt_bound(i):
+    return -mp.mpf(GT_A) / 2 + mp.sqrt(mp.mpf(GT_A) ** 2 / 4 + i / GT_S)
+
+
+def gelu_r(z):
+    # z Phi(-z): gelu(x) = -R(|x|) for x < 0 and x - R(x) for x >= 0.
+    return z * mp.ncdf(-z)
+
+
+def gelu_d(z):
+    # Phi(-z) - z phi(z): gelu'(x) = D(|x|) for x < 0 and 1 - D(x) for x >= 0.
+    return mp.ncdf(-z) - z * mp.npdf(z)
+
+
+def gelu_d_root():
+    return mp.findroot(gelu_d, mp.mpf('0.75'))
+
+
+class TableSpec:
+    def __init__(self, name, doc, pieces, deg, frozen):
+        self.name, self.doc, self.pieces, self.deg = name, doc, pieces, deg
+        self.frozen = frozen  # per piece
+        self.fmt, self.c0pair = 'f', True
+
+
+def table_specs():
+    # The piece index is computed in float with one rounding, so a z within
+    # an ulp of a boundary may land on either side: each piece is fitted a
+    # little beyond its ends.
+    pad = mp.mpf(2) ** -20
+    z0 = gelu_d_root()
+    out = []
+    for name, fn, doc, zone in (('f32_gelu_r', gelu_r, 'R(z) = z Phi(-z)', GT_ZONE_R),
+                                ('f32_gelu_d', gelu_d, 'D(z) = Phi(-z) - z phi(z)', GT_ZONE_D)):
+        pcs, frozen = [], []
+        for i in range(GT_N):
+            a, b = gt_bound(i), gt_bound(i + 1)
+            a, b = a * (1 - pad), b * (1 + pad)
+            c = round_to((a + b) / 2, 'f')
+            # Pieces below the zone hold the function divided by a factor
+            # that vanishes with it (R at 0, D at its root), so that the
+            # fitted quotient has no zero and keeps its relative accuracy.
+            if i < zone:
+                g = (lambda z: z) if name == 'f32_gelu_r' else (lambda z: z - z0)
+            else:
+                g = lambda z: 1
+            pcs.append(piece(fn, a, b, g=g, v=(lambda c: lambda z: z - c)(c),
+                             vdesc='z - %s' % mp.nstr(c, 8)))
+            pcs[-1]['c'] = c
+            frozen.append({})
+        out.append(TableSpec(name, doc, pcs, GT_DEG, frozen))
+        out[-1].zone = zone
+    return out
+
+
+def run_table(spec, log):
+    results = []
+    for pc, fr in zip(spec.pieces, spec.frozen):
+        prob = Problem(pc['f'], pc['fixed'], pc['g'], pc['v'], pc['a'], pc['b'], 800)
+        key = '|'.join(str(x) for x in (spec.name, spec.doc, pc['a'], pc['b'], pc['vdesc'], spec.deg, 'tbl'))
+        if key in CACHE:
+            e_real, e_rounded, c = [mp.mpf(x) for x in CACHE[key][0:2]] + [[mp.mpf(x) for x in CACHE[key][2]]]
+        else:
+            e_real, e_rounded, c = fit(prob, spec.deg, 'f', fr, True)
+            CACHE[key] = [str(e_real), str(e_rounded), [str(x) for x in c]]
+            if CACHE_FILE:
+                import json
+                with open(CACHE_FILE, 'w') as fh:
+                    json.dump(CACHE, fh)
+        k = horner_error(prob, c, 'f', True)
+        log('%-12s [%8.5f, %8.5f] deg %d  rel err 2^%.2f (rounded 2^%.2f) horner %.2f ulp' % (
+            spec.name, float(pc['a']), float(pc['b']), spec.deg, float(mp.log(e_real, 2)),
+            float(mp.log(e_rounded, 2)), float(k)))
+        results.append((pc, e_rounded, c, k))
+    return results
+
+
+def emit_table(spec, results):
+    lit = lambda x: c_literal(x, 'f')
+    worst = max(r[1] for r in results)
+    horner = max(r[3] for r in results)
+    rows = {'mid': [r[0]['c'] for r in results], 'hi': [], 'lo': []}
+    for pc, e, c, k in results:
+        hi = round_to(c[0], 'f')
+        rows['hi'].append(hi)
+        rows['lo'].append(c[0] - hi)
+    fmt_row = lambda vals: '{' + ', '.join(lit(v) for v in vals) + '}'
+    lines = ['// %s: 32 pieces on [0, %s), degree %d in v = z - mid.' % (
+        spec.doc, mp.nstr(gt_bound(GT_N), 6), spec.deg),
+        '// Max relative error 2^%.1f with the coefficients as stored, Horner rounding <= %.2f ulp.' % (
+            float(mp.log(worst, 2)), horner)]
+    if spec.name == 'f32_gelu_d':
+        lines.append('// Pieces 0..%d hold D(z) / (z - z0); the caller multiplies by z - z0.' % (spec.zone - 1))
+    else:
+        lines.append('// Piece 0 holds R(z) / z; the caller multiplies by z.')
+    lines.append('alignas(64) inline constexpr Table32<%d> %s = {' % (spec.deg, spec.name))
+    lines.append('    %s,' % fmt_row(rows['mid']))
+    lines.append('    %s,' % fmt_row(rows['hi']))
+    lines.append('    %s,' % fmt_row(rows['lo']))
+    lines.append('    {')
+    for k in range(1, spec.deg + 1):
+        lines.append('        %s,' % fmt_row([r[2][k] for r in results]))
+    lines.append('    }};')
+    return '\n'.join(lines)
+
+
+TABLES_HEADER = '''// GENERATED by tools/fit_mathlib.py -- do not edit by hand.
+//
+// 32-piece polynomial tables read with one lane permute per coefficient
+// (see simd::Table32 and table32_eval in mathlib.h).
+#pragma once
+
+#include "simd.h"
+
+namespace ta {
+inline namespace TA_ISA {
+namespace m {
+namespace coef {
+
+using ::ta::TA_ISA::simd::Table32;
+
+// Piece of z: floor(z (z + kGeluTblA) * kGeluTblS); the table ends at kGeluTblEnd.
+'''
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--check', action='store_true')
     ap.add_argument('--only', default=None)
+    ap.add_argument('--part', choices=('all', 'coeffs', 'tables'), default='all')
     ap.add_argument('--cache', default=None,
                     help='JSON file remembering fits between runs (fitting takes minutes)')
     args = ap.parse_args()
@@ -575,6 +720,29 @@ def main():
         with open(args.cache) as fh:
             CACHE.update(json.load(fh))
     log = lambda s: print(s, file=sys.stderr, flush=True)
+    if args.part in ('all', 'tables') and not args.only:
+        z0 = gelu_d_root()
+        tb = [emit_table(sp, run_table(sp, log)) for sp in table_specs()]
+        consts = ['constexpr float kGeluTblA = %s;' % c_literal(GT_A, 'f'),
+                  'constexpr float kGeluTblS = %s;' % c_literal(GT_S, 'f'),
+                  'constexpr float kGeluTblEnd = %s;' % c_literal(round_to(gt_bound(GT_N), 'f'), 'f'),
+                  'constexpr int kGeluRZone = %d;' % GT_ZONE_R,
+                  'constexpr int kGeluDZone = %d;' % GT_ZONE_D,
+                  '// The root of D as hi + lo: the GELU derivative is 0 at x = -z0.']
+        consts += split_const('f32_gelu_root', z0, 'f')
+        text = TABLES_HEADER + '\n'.join(consts) + '\n\n' + '\n\n'.join(tb) + '\n' + FOOTER
+        if args.check:
+            print(text)
+        else:
+            with open(OUT_TABLES, 'w') as fh:
+                fh.write(text)
+            log('wrote ' + os.path.relpath(OUT_TABLES))
+    if args.part == 'tables':
+        if args.cache:
+            import json
+            with open(args.cache, 'w') as fh:
+                json.dump(CACHE, fh)
+        return
     blocks = []
     for spec in specs():
         if args.only and spec.name not in args.only.split(','):

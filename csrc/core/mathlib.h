@@ -28,6 +28,7 @@
 #pragma once
 
 #include "mathlib_coeffs.h"
+#include "mathlib_tables.h"
 #include "simd.h"
 
 #include <utility>
@@ -716,7 +717,7 @@ TA_HD V normpdf(V x) {
 // takes it into the denormal range (f' is normal down to x = -13.3 while
 // Phi(x) and phi(x) are not). x is capped where the table is.
 template <class V>
-TA_HD V gelu_deriv_f32(V x) {
+TA_HD V gelu_deriv_f32_exp(V x) {
   using namespace detail;
   using namespace coef;
   const V xc = floor_at(cap(x, f32_ncdf_b4), -f32_ncdf_b4);
@@ -958,7 +959,7 @@ TA_HD V mul_exp(V m, V x, V xl = V{}) {
 // Phi's table value before the scaling; for x >= 0, 1 - Phi(-x) >= 1/2.
 // Infinite x give the limits (0 at -inf, inf at +inf).
 template <class V>
-TA_HD V x_normcdf(V x) {
+TA_HD V x_normcdf_exp(V x) {
   using namespace detail;
   using T = scalar_t<V>;
   T top;
@@ -971,6 +972,114 @@ TA_HD V x_normcdf(V x) {
   // x (it shrinks faster than x grows), while q was computed at the cap.
   V zero = where<V>(a == inf<V>(), splat<V>(T(0)), x * T(0));
   return where<V>(mand(neg, a >= splat<V>(top)), zero, r);
+}
+
+// ------------------------------------------- float GELU from 32 pieces ---
+// For |x| < 6 the float GELU and its derivative come from two 32-piece
+// tables in z = |x| (mathlib_tables.h), with no exponential and no division:
+//   x Phi(x) = -R(z) (x < 0),  x - R(z) (x >= 0),    R(z) = z Phi(-z)
+//   f'(x)    =  D(z) (x < 0),  1 - D(z) (x >= 0),    D(z) = Phi(-z) - z phi(z)
+// R/(1 - Phi) <= 1 and |D| <= 1/2 where they are subtracted, so the
+// subtraction does not magnify their error. At x >= 6 both results are x
+// and 1 to the last bit (Phi(-6) = 1e-9 and 6 phi(6) < 2^-24). Lanes at
+// x <= -6 or NaN, rare in practice, take the exponential forms (a branch per
+// vector, taken only when such a lane exists); every lane's result depends
+// only on its own x.
+constexpr float kGeluPwMax = 6.0f;
+
+// Piece of z (lanes at or past kGeluPwMax must be zeroed first: the index of
+// NaN or a huge z would not be a number).
+template <class V>
+TA_HD detail::I<V> gelu_piece(V z) {
+  using namespace coef;
+  static_assert(kGeluTblA == 4.0f && kGeluTblS == 0.5f, "z (z + 4) / 2 = z^2/2 + 2z, rounded once");
+  return to_int(madd<V>(z * 0.5f, z, z * 2.0f));
+}
+
+// The piece's polynomial at z as c + q, c the high part of its constant term
+// and q the rest (the low part and the terms in v). Horner's rule would make
+// every term wait on the one above it; the terms from v^2 up are formed
+// beside the low ones and joined with v^2, which shortens the chain of
+// dependent operations from N + 1 to 5 (they are below v^2 ~ 2^-5 of the
+// result, so their rounding stays far below an ulp).
+template <int N, class V>
+TA_HD V table32_eval(const Table32<N>& t, detail::I<V> i, V z, V& c) {
+  static_assert(N >= 3, "at least the terms up to v^3");
+  const V v = z - pick32<V>(t.mid, i);
+  const V v2 = v * v;
+  V top = pick32<V>(t.p[N - 1], i);
+  for (int k = N - 2; k >= 3; --k) top = madd<V>(top, v, pick32<V>(t.p[k], i));
+  const V low = madd<V>(pick32<V>(t.p[2], i), v, pick32<V>(t.p[1], i));
+  V q = madd<V>(top, v2, low);
+  q = madd<V>(q, v, pick32<V>(t.p[0], i));
+  q = madd<V>(q, v, pick32<V>(t.lo, i));
+  c = pick32<V>(t.hi, i);
+  return q;
+}
+
+template <class V>
+TA_HD V gelu_pw_f32(V x) {
+  using namespace coef;
+  const V z = abs(x);
+  const V zc = where<V>(z < splat<V>(kGeluPwMax), z, splat<V>(0.0f));
+  const detail::I<V> i = gelu_piece(zc);
+  V c;
+  const V q = table32_eval(f32_gelu_r, i, zc, c);
+  static_assert(kGeluRZone == 1, "piece 0 holds R(z) / z");
+  const V R = where<V>(i < isplat<detail::I<V>>(1), madd<V>(c, zc, q * zc), c + q);
+  V r = where<V>(x < splat<V>(0.0f), -R, x - R);
+  r = where<V>(x >= splat<V>(kGeluPwMax), x, r);
+  const auto far = mnot(x > splat<V>(-kGeluPwMax));  // x <= -6 or NaN
+  if (any(far)) r = where<V>(far, x_normcdf_exp(x), r);
+  return r;
+}
+
+template <class V>
+TA_HD V gelu_deriv_pw_f32(V x) {
+  using namespace coef;
+  const V z = abs(x);
+  const V zc = where<V>(z < splat<V>(kGeluPwMax), z, splat<V>(0.0f));
+  const detail::I<V> i = gelu_piece(zc);
+  V c;
+  const V q = table32_eval(f32_gelu_d, i, zc, c);
+  // The pieces around the root z0 hold D / (z - z0), and z - z0 is carried
+  // as t + tl: Fast2Sum's error of z - z0_hi is exact on those pieces (below
+  // z0_hi, z0_hi is the larger; above, up to 1.5 where they end, z - z0_hi
+  // is exact by Sterbenz).
+  const V t = zc - f32_gelu_root_hi;
+  const V tl = (zc - (t + f32_gelu_root_hi)) - f32_gelu_root_lo;
+  const V D = where<V>(i < isplat<detail::I<V>>(kGeluDZone), madd<V>(c, t, madd<V>(q, t, c * tl)), c + q);
+  V r = where<V>(x < splat<V>(0.0f), D, 1.0f - D);
+  r = where<V>(x >= splat<V>(kGeluPwMax), splat<V>(1.0f), r);
+  const auto far = mnot(x > splat<V>(-kGeluPwMax));
+  if (any(far)) r = where<V>(far, gelu_deriv_f32_exp(x), r);
+  return r;
+}
+
+// x Phi(x): the float tables where they reach, the exponential form elsewhere.
+// Device code keeps the exponential form: the tables are host constants, and
+// a GPU's exponential is cheap next to its memory traffic.
+template <class V>
+TA_HD V x_normcdf(V x) {
+#if defined(TA_DEVICE_CODE)
+  return x_normcdf_exp(x);
+#else
+  if constexpr (sizeof(scalar_t<V>) == 4) {
+    return gelu_pw_f32(x);
+  } else {
+    return x_normcdf_exp(x);
+  }
+#endif
+}
+
+// Phi(x) + x phi(x) for float.
+template <class V>
+TA_HD V gelu_deriv_f32(V x) {
+#if defined(TA_DEVICE_CODE)
+  return gelu_deriv_f32_exp(x);
+#else
+  return gelu_deriv_pw_f32(x);
+#endif
 }
 
 // sigmoid(xh + xl) and sigmoid(-(xh + xl)) for an argument carried as a pair

@@ -183,6 +183,15 @@ TA_HD bool any(M m) {
   if constexpr (std::is_same_v<M, bool>) {
     return m;
   } else {
+#if defined(TA_X86_AVX512)
+    // A compare into a mask register and kortest, where the reduction by
+    // halves takes eight instructions.
+    if constexpr (sizeof(M) == 64 && sizeof(m[0]) == 4) {
+      return _mm512_test_epi32_mask((__m512i)m, (__m512i)m) != 0;
+    } else if constexpr (sizeof(M) == 64 && sizeof(m[0]) == 8) {
+      return _mm512_test_epi64_mask((__m512i)m, (__m512i)m) != 0;
+    }
+#endif
 #if !defined(TA_DEVICE_CODE)
     return reduce_mask<false>(m);
 #endif
@@ -459,6 +468,47 @@ TA_HD V sqrt(V x) {
 template <class V, int K>
 struct Outs {
   V v[K];
+};
+
+// A per-piece constant of a 32-piece table, picked per lane: row[idx & 31].
+// On AVX-512 the row fills two registers and one two-register permute picks
+// all 16 lanes; on AVX2 four one-register permutes are joined by the index's
+// bits 3 and 4. idx may hold anything on lanes whose result is not used.
+template <class V>
+TA_HD V pick32(const float* row, ivec_t<V> idx) {
+  static_assert(sizeof(scalar_t<V>) == 4, "32-piece tables hold floats");
+  if constexpr (!traits<V>::is_vector) {
+    return row[idx & 31];
+#if defined(TA_X86_AVX512)
+  } else if constexpr (sizeof(V) == 64) {
+    return (V)_mm512_permutex2var_ps(_mm512_load_ps(row), (__m512i)idx, _mm512_load_ps(row + 16));
+#endif
+#if defined(TA_X86_AVX2)
+  } else if constexpr (sizeof(V) == 32) {
+    const __m256i i = (__m256i)idx;
+    const __m256 a = _mm256_permutevar8x32_ps(_mm256_load_ps(row), i);
+    const __m256 b = _mm256_permutevar8x32_ps(_mm256_load_ps(row + 8), i);
+    const __m256 c = _mm256_permutevar8x32_ps(_mm256_load_ps(row + 16), i);
+    const __m256 d = _mm256_permutevar8x32_ps(_mm256_load_ps(row + 24), i);
+    const __m256 bit3 = _mm256_castsi256_ps(_mm256_slli_epi32(i, 28));  // into the sign bit
+    const __m256 bit4 = _mm256_castsi256_ps(_mm256_slli_epi32(i, 27));
+    return (V)_mm256_blendv_ps(_mm256_blendv_ps(a, b, bit3), _mm256_blendv_ps(c, d, bit3), bit4);
+#endif
+  } else {
+    V r{};
+    for (int l = 0; l < traits<V>::lanes; ++l) r[l] = row[idx[l] & 31];
+    return r;
+  }
+}
+
+// A 32-piece polynomial table (see pick32): per piece the expansion point,
+// the constant term as hi + lo, and the coefficients of v^1 .. v^N.
+template <int N>
+struct Table32 {
+  float mid[32];
+  float hi[32];
+  float lo[32];
+  float p[N][32];
 };
 
 // Apply a scalar function lane by lane (used where no vector formula exists).
