@@ -357,28 +357,40 @@ struct Gelu : Traits {
     return where<V>(x > lim, lim, where<V>(x < -lim, -lim, x));
   }
 
-  template <class V> TA_HD V fwd(V x) const {
-    if (!tanh_mode) return m::x_normcdf(x);
+  // The tanh form from the logistic of the pair u2; float reads tables over
+  // |x| < 6 and calls these for the other lanes (m::gelu_tanh_f32).
+  template <class V> TA_HD static V tanh_fwd(V x) {
     V uh, ul, s, sn, sc;
     u2_pair(clampx(x), uh, ul);
     if constexpr (sizeof(C) == 4) return m::mul_sigmoid_f32<true>(x, uh, ul);
     m::sigmoid_scaled(uh, ul, s, sn, sc);
     return times_vanishing(x, s) * sc;
   }
+  template <class V> TA_HD static V tanh_deriv(V x) {
+    V xc = clampx(x);
+    V x2 = xc * xc;
+    V du2 = C(2) * kBeta * madd(x2, C(3) * kKappa, C(1));
+    V uh, ul, s, sn, sc;
+    u2_pair(xc, uh, ul);
+    if constexpr (sizeof(C) == 4) return m::sigmoid_1p_f32<true>(xc * du2, uh, ul);
+    m::sigmoid_scaled(uh, ul, s, sn, sc);
+    return (s * madd(xc * du2, sn, C(1))) * sc;
+  }
+
+  template <class V> TA_HD V fwd(V x) const {
+    if (!tanh_mode) return m::x_normcdf(x);
+    if constexpr (sizeof(C) == 4) return m::gelu_tanh_f32(x, [](V xs) { return tanh_fwd(xs); });
+    return tanh_fwd(x);
+  }
 
   // f'(x)
   template <class V> TA_HD V deriv(V x) const {
-    V xc = clampx(x);
     if (tanh_mode) {
-      V x2 = xc * xc;
-      V du2 = C(2) * kBeta * madd(x2, C(3) * kKappa, C(1));
-      V uh, ul, s, sn, sc;
-      u2_pair(xc, uh, ul);
-      if constexpr (sizeof(C) == 4) return m::sigmoid_1p_f32<true>(xc * du2, uh, ul);
-      m::sigmoid_scaled(uh, ul, s, sn, sc);
-      return (s * madd(xc * du2, sn, C(1))) * sc;
+      if constexpr (sizeof(C) == 4) return m::gelu_tanh_deriv_f32(x, [](V xs) { return tanh_deriv(xs); });
+      return tanh_deriv(x);
     }
     if constexpr (sizeof(C) == 4) return m::gelu_deriv_f32(x);
+    V xc = clampx(x);
     V d = madd(xc, m::normpdf(xc), m::normcdf(xc));
     // Far left, Phi(x) and phi(x) are subnormal while f'(x) = x phi(x) +
     // Phi(x) is not: there f'(x) = x phi(x) (1 - R(z)/z), z = -x, R the

@@ -594,8 +594,37 @@ def gelu_d(z):
     return mp.ncdf(-z) - z * mp.npdf(z)
 
 
-def gelu_d_root():
-    return mp.findroot(gelu_d, mp.mpf('0.75'))
+# The tanh form x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3), has the
+# same symmetry (u is odd, so f(x) - f(-x) = x): the same R and D with
+# sigmoid(-2u(z)) in place of Phi(-z).
+GT_KAPPA = mp.mpf('0.044715')
+
+
+def gelu_tanh_s(z):
+    return 1 / (1 + mp.exp(2 * mp.sqrt(2 / mp.pi) * (z + GT_KAPPA * z ** 3)))
+
+
+def gelu_tanh_r(z):
+    return z * gelu_tanh_s(z)
+
+
+def gelu_tanh_d(z):
+    s = gelu_tanh_s(z)
+    du2 = 2 * mp.sqrt(2 / mp.pi) * (1 + 3 * GT_KAPPA * z * z)
+    return s - z * s * (1 - s) * du2
+
+
+def root_of(fn):
+    return mp.findroot(fn, mp.mpf('0.75'))
+
+
+# name, R or D, the function, its description
+GT_TABLES = (
+    ('f32_gelu_r', 'r', gelu_r, 'R(z) = z Phi(-z)'),
+    ('f32_gelu_d', 'd', gelu_d, 'D(z) = Phi(-z) - z phi(z)'),
+    ('f32_gelu_tanh_r', 'r', gelu_tanh_r, 'R(z) = z sigmoid(-2u(z))'),
+    ('f32_gelu_tanh_d', 'd', gelu_tanh_d, 'D(z) = s - 2 z u\'(z) s (1 - s), s = sigmoid(-2u(z))'),
+)
 
 
 class TableSpec:
@@ -610,10 +639,10 @@ def table_specs():
     # an ulp of a boundary may land on either side: each piece is fitted a
     # little beyond its ends.
     pad = mp.mpf(2) ** -20
-    z0 = gelu_d_root()
     out = []
-    for name, fn, doc, zone in (('f32_gelu_r', gelu_r, 'R(z) = z Phi(-z)', GT_ZONE_R),
-                                ('f32_gelu_d', gelu_d, 'D(z) = Phi(-z) - z phi(z)', GT_ZONE_D)):
+    for name, kind, fn, doc in GT_TABLES:
+        zone = GT_ZONE_R if kind == 'r' else GT_ZONE_D
+        z0 = root_of(fn) if kind == 'd' else None
         pcs, frozen = [], []
         for i in range(GT_N):
             a, b = gt_bound(i), gt_bound(i + 1)
@@ -623,7 +652,7 @@ def table_specs():
             # that vanishes with it (R at 0, D at its root), so that the
             # fitted quotient has no zero and keeps its relative accuracy.
             if i < zone:
-                g = (lambda z: z) if name == 'f32_gelu_r' else (lambda z: z - z0)
+                g = (lambda z: z) if kind == 'r' else (lambda z0: lambda z: z - z0)(z0)
             else:
                 g = lambda z: 1
             pcs.append(piece(fn, a, b, g=g, v=(lambda c: lambda z: z - c)(c),
@@ -632,6 +661,7 @@ def table_specs():
             frozen.append({})
         out.append(TableSpec(name, doc, pcs, GT_DEG, frozen))
         out[-1].zone = zone
+        out[-1].kind = kind
     return out
 
 
@@ -671,7 +701,7 @@ def emit_table(spec, results):
         spec.doc, mp.nstr(gt_bound(GT_N), 6), spec.deg),
         '// Max relative error 2^%.1f with the coefficients as stored, Horner rounding <= %.2f ulp.' % (
             float(mp.log(worst, 2)), horner)]
-    if spec.name == 'f32_gelu_d':
+    if spec.kind == 'd':
         lines.append('// Pieces 0..%d hold D(z) / (z - z0); the caller multiplies by z - z0.' % (spec.zone - 1))
     else:
         lines.append('// Piece 0 holds R(z) / z; the caller multiplies by z.')
@@ -721,15 +751,16 @@ def main():
             CACHE.update(json.load(fh))
     log = lambda s: print(s, file=sys.stderr, flush=True)
     if args.part in ('all', 'tables') and not args.only:
-        z0 = gelu_d_root()
         tb = [emit_table(sp, run_table(sp, log)) for sp in table_specs()]
         consts = ['constexpr float kGeluTblA = %s;' % c_literal(GT_A, 'f'),
                   'constexpr float kGeluTblS = %s;' % c_literal(GT_S, 'f'),
                   'constexpr float kGeluTblEnd = %s;' % c_literal(round_to(gt_bound(GT_N), 'f'), 'f'),
                   'constexpr int kGeluRZone = %d;' % GT_ZONE_R,
                   'constexpr int kGeluDZone = %d;' % GT_ZONE_D,
-                  '// The root of D as hi + lo: the GELU derivative is 0 at x = -z0.']
-        consts += split_const('f32_gelu_root', z0, 'f')
+                  '// The roots z0 of the D tables as hi + lo: the derivatives are 0 at x = -z0.']
+        for name, kind, fn, doc in GT_TABLES:
+            if kind == 'd':
+                consts += split_const(name[:-2] + '_root', root_of(fn), 'f')
         text = TABLES_HEADER + '\n'.join(consts) + '\n\n' + '\n\n'.join(tb) + '\n' + FOOTER
         if args.check:
             print(text)

@@ -622,17 +622,16 @@ _MISH_WHY = ("f'(x) = t + x s (1 - t^2), t = tanh(softplus(x)), s = sigmoid(x), 
              "[-2.5, -1.5], where kappa is still near 1. t, 1 - t and s come from one e^-|x| and one "
              "reciprocal and carry 1-2 ulps each; correctly rounding each would cost two more divisions "
              "per element.")
-_GELU_TANH_WHY = ("f'(x) = s (1 + x u' sn), s = sigmoid(u), u = sqrt(8/pi) (x + 0.044715 x^3): x u' sn "
-                  "reaches -2 for x in [-1.6, -1], so the sum cancels by a factor of ~2 beyond the root's "
-                  "ill-conditioning, and x u' (formed in the compute type, ~2 ulps) and sn (~1 ulp) "
-                  "carry their errors into it. The argument u itself is exact to far below an ulp.")
+_GELU_TANH_WHY = ("For |x| < 6, f' is read from fitted pieces (1.35 ulp on a dense sweep). At x <= -6 it is "
+                  "computed as s (1 + x u' sn), s = sigmoid(u), u = sqrt(8/pi) (x + 0.044715 x^3), where x u' "
+                  "(formed in the compute type, ~2 ulps) and s (~1 ulp) carry their errors: 4.08 ulp over "
+                  "every float32 in [-20, -6] (f' is subnormal below x = -10.3). The argument u itself is "
+                  "exact to far below an ulp.")
 EXCEPTIONS: Dict[Tuple[str, str], Tuple[float, str]] = {
     ("mish", "bwd far"): (7.5, _MISH_WHY),
     ("mish", "bwd near/kappa"): (7.5, _MISH_WHY),
-    ("gelu tanh", "bwd far"): (6.5, _GELU_TANH_WHY),
-    ("gelu tanh", "bwd near/kappa"): (5.5, _GELU_TANH_WHY),
-    ("geglu tanh (gelu part)", "bwd far"): (6.5, _GELU_TANH_WHY),
-    ("geglu tanh (gelu part)", "bwd near/kappa"): (5.5, _GELU_TANH_WHY),
+    ("gelu tanh", "bwd far"): (4.5, _GELU_TANH_WHY),
+    ("geglu tanh (gelu part)", "bwd far"): (4.5, _GELU_TANH_WHY),
 }
 
 # Exceptions for the rows, as EXCEPTIONS: none. (The forward's sum and the

@@ -979,12 +979,13 @@ TA_HD V x_normcdf_exp(V x) {
 // tables in z = |x| (mathlib_tables.h), with no exponential and no division:
 //   x Phi(x) = -R(z) (x < 0),  x - R(z) (x >= 0),    R(z) = z Phi(-z)
 //   f'(x)    =  D(z) (x < 0),  1 - D(z) (x >= 0),    D(z) = Phi(-z) - z phi(z)
+// (and likewise the tanh form with sigmoid(-2u(z)) for Phi(-z)).
 // R/(1 - Phi) <= 1 and |D| <= 1/2 where they are subtracted, so the
 // subtraction does not magnify their error. At x >= 6 both results are x
-// and 1 to the last bit (Phi(-6) = 1e-9 and 6 phi(6) < 2^-24). Lanes at
-// x <= -6 or NaN, rare in practice, take the exponential forms (a branch per
-// vector, taken only when such a lane exists); every lane's result depends
-// only on its own x.
+// and 1 to the last bit (Phi(-6) = 1e-9 and 6 phi(6) < 2^-24; the tanh form
+// is closer still). Lanes at x <= -6 or NaN, rare in practice, take the
+// exponential forms (a branch per vector, taken only when such a lane
+// exists); every lane's result depends only on its own x.
 constexpr float kGeluPwMax = 6.0f;
 
 // Piece of z (lanes at or past kGeluPwMax must be zeroed first: the index of
@@ -1017,55 +1018,62 @@ TA_HD V table32_eval(const Table32<N>& t, detail::I<V> i, V z, V& c) {
   return q;
 }
 
-template <class V>
-TA_HD V gelu_pw_f32(V x) {
+// kTanh picks the tanh form's tables (x sigmoid(2u), u = sqrt(2/pi) (x +
+// 0.044715 x^3), with the same symmetry since u is odd). slow(x) is the
+// exponential form, for the lanes at x <= -6 or NaN.
+template <bool kTanh, class V, class Slow>
+TA_HD V gelu_pw_f32(V x, Slow slow) {
   using namespace coef;
+  const auto& table = kTanh ? f32_gelu_tanh_r : f32_gelu_r;
   const V z = abs(x);
   const V zc = where<V>(z < splat<V>(kGeluPwMax), z, splat<V>(0.0f));
   const detail::I<V> i = gelu_piece(zc);
   V c;
-  const V q = table32_eval(f32_gelu_r, i, zc, c);
+  const V q = table32_eval(table, i, zc, c);
   static_assert(kGeluRZone == 1, "piece 0 holds R(z) / z");
   const V R = where<V>(i < isplat<detail::I<V>>(1), madd<V>(c, zc, q * zc), c + q);
   V r = where<V>(x < splat<V>(0.0f), -R, x - R);
   r = where<V>(x >= splat<V>(kGeluPwMax), x, r);
   const auto far = mnot(x > splat<V>(-kGeluPwMax));  // x <= -6 or NaN
-  if (any(far)) r = where<V>(far, x_normcdf_exp(x), r);
+  if (any(far)) r = where<V>(far, slow(x), r);
   return r;
 }
 
-template <class V>
-TA_HD V gelu_deriv_pw_f32(V x) {
+template <bool kTanh, class V, class Slow>
+TA_HD V gelu_deriv_pw_f32(V x, Slow slow) {
   using namespace coef;
+  const auto& table = kTanh ? f32_gelu_tanh_d : f32_gelu_d;
+  const float root_hi = kTanh ? f32_gelu_tanh_root_hi : f32_gelu_root_hi;
+  const float root_lo = kTanh ? f32_gelu_tanh_root_lo : f32_gelu_root_lo;
   const V z = abs(x);
   const V zc = where<V>(z < splat<V>(kGeluPwMax), z, splat<V>(0.0f));
   const detail::I<V> i = gelu_piece(zc);
   V c;
-  const V q = table32_eval(f32_gelu_d, i, zc, c);
+  const V q = table32_eval(table, i, zc, c);
   // The pieces around the root z0 hold D / (z - z0), and z - z0 is carried
   // as t + tl: Fast2Sum's error of z - z0_hi is exact on those pieces (below
   // z0_hi, z0_hi is the larger; above, up to 1.5 where they end, z - z0_hi
   // is exact by Sterbenz).
-  const V t = zc - f32_gelu_root_hi;
-  const V tl = (zc - (t + f32_gelu_root_hi)) - f32_gelu_root_lo;
+  const V t = zc - root_hi;
+  const V tl = (zc - (t + root_hi)) - root_lo;
   const V D = where<V>(i < isplat<detail::I<V>>(kGeluDZone), madd<V>(c, t, madd<V>(q, t, c * tl)), c + q);
   V r = where<V>(x < splat<V>(0.0f), D, 1.0f - D);
   r = where<V>(x >= splat<V>(kGeluPwMax), splat<V>(1.0f), r);
   const auto far = mnot(x > splat<V>(-kGeluPwMax));
-  if (any(far)) r = where<V>(far, gelu_deriv_f32_exp(x), r);
+  if (any(far)) r = where<V>(far, slow(x), r);
   return r;
 }
 
 // x Phi(x): the float tables where they reach, the exponential form elsewhere.
-// Device code keeps the exponential form: the tables are host constants, and
-// a GPU's exponential is cheap next to its memory traffic.
+// Device code keeps the exponential forms: the tables are host constants,
+// and a GPU's exponential is cheap next to its memory traffic.
 template <class V>
 TA_HD V x_normcdf(V x) {
 #if defined(TA_DEVICE_CODE)
   return x_normcdf_exp(x);
 #else
   if constexpr (sizeof(scalar_t<V>) == 4) {
-    return gelu_pw_f32(x);
+    return gelu_pw_f32<false>(x, [](V xs) { return x_normcdf_exp(xs); });
   } else {
     return x_normcdf_exp(x);
   }
@@ -1078,7 +1086,26 @@ TA_HD V gelu_deriv_f32(V x) {
 #if defined(TA_DEVICE_CODE)
   return gelu_deriv_f32_exp(x);
 #else
-  return gelu_deriv_pw_f32(x);
+  return gelu_deriv_pw_f32<false>(x, [](V xs) { return gelu_deriv_f32_exp(xs); });
+#endif
+}
+
+// The tanh GELU and its derivative for float, slow(x) their exponential
+// forms (act::Gelu builds them).
+template <class V, class Slow>
+TA_HD V gelu_tanh_f32(V x, Slow slow) {
+#if defined(TA_DEVICE_CODE)
+  return slow(x);
+#else
+  return gelu_pw_f32<true>(x, slow);
+#endif
+}
+template <class V, class Slow>
+TA_HD V gelu_tanh_deriv_f32(V x, Slow slow) {
+#if defined(TA_DEVICE_CODE)
+  return slow(x);
+#else
+  return gelu_deriv_pw_f32<true>(x, slow);
 #endif
 }
 
