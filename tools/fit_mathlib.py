@@ -339,15 +339,17 @@ CACHE_FILE = None
 
 def run_spec(spec, log):
     results = []
-    for pc in spec.pieces:
+    for i, pc in enumerate(spec.pieces):
         ngrid = pc['ngrid'] or (3000 if spec.fmt == 'f' else 2000)
         prob = Problem(pc['f'], pc['fixed'], pc['g'], pc['v'], pc['a'], pc['b'], ngrid)
+        # frozen: one dict for every piece, or a list with one per piece
+        fr = spec.frozen[i] if isinstance(spec.frozen, list) else spec.frozen
         key = '|'.join(str(x) for x in (spec.name, spec.doc, pc['a'], pc['b'], pc['vdesc'], spec.deg,
-                                        spec.fmt, spec.c0pair, sorted(spec.frozen.items())))
+                                        spec.fmt, spec.c0pair, sorted(fr.items())))
         if key in CACHE:
             e_real, e_rounded, c = [mp.mpf(x) for x in CACHE[key][0:2]] + [[mp.mpf(x) for x in CACHE[key][2]]]
         else:
-            e_real, e_rounded, c = fit(prob, spec.deg, spec.fmt, spec.frozen, spec.c0pair)
+            e_real, e_rounded, c = fit(prob, spec.deg, spec.fmt, fr, spec.c0pair)
             CACHE[key] = [str(e_real), str(e_rounded), [str(x) for x in c]]
             if CACHE_FILE:
                 import json
@@ -656,35 +658,13 @@ def table_specs():
             else:
                 g = lambda z: 1
             pcs.append(piece(fn, a, b, g=g, v=(lambda c: lambda z: z - c)(c),
-                             vdesc='z - %s' % mp.nstr(c, 8)))
+                             vdesc='z - %s' % mp.nstr(c, 8), ngrid=800))
             pcs[-1]['c'] = c
             frozen.append({})
         out.append(TableSpec(name, doc, pcs, GT_DEG, frozen))
         out[-1].zone = zone
         out[-1].kind = kind
     return out
-
-
-def run_table(spec, log):
-    results = []
-    for pc, fr in zip(spec.pieces, spec.frozen):
-        prob = Problem(pc['f'], pc['fixed'], pc['g'], pc['v'], pc['a'], pc['b'], 800)
-        key = '|'.join(str(x) for x in (spec.name, spec.doc, pc['a'], pc['b'], pc['vdesc'], spec.deg, 'tbl'))
-        if key in CACHE:
-            e_real, e_rounded, c = [mp.mpf(x) for x in CACHE[key][0:2]] + [[mp.mpf(x) for x in CACHE[key][2]]]
-        else:
-            e_real, e_rounded, c = fit(prob, spec.deg, 'f', fr, True)
-            CACHE[key] = [str(e_real), str(e_rounded), [str(x) for x in c]]
-            if CACHE_FILE:
-                import json
-                with open(CACHE_FILE, 'w') as fh:
-                    json.dump(CACHE, fh)
-        k = horner_error(prob, c, 'f', True)
-        log('%-12s [%8.5f, %8.5f] deg %d  rel err 2^%.2f (rounded 2^%.2f) horner %.2f ulp' % (
-            spec.name, float(pc['a']), float(pc['b']), spec.deg, float(mp.log(e_real, 2)),
-            float(mp.log(e_rounded, 2)), float(k)))
-        results.append((pc, e_rounded, c, k))
-    return results
 
 
 def emit_table(spec, results):
@@ -751,7 +731,7 @@ def main():
             CACHE.update(json.load(fh))
     log = lambda s: print(s, file=sys.stderr, flush=True)
     if args.part in ('all', 'tables') and not args.only:
-        tb = [emit_table(sp, run_table(sp, log)) for sp in table_specs()]
+        tb = [emit_table(sp, run_spec(sp, log)) for sp in table_specs()]
         consts = ['constexpr float kGeluTblA = %s;' % c_literal(GT_A, 'f'),
                   'constexpr float kGeluTblS = %s;' % c_literal(GT_S, 'f'),
                   'constexpr float kGeluTblEnd = %s;' % c_literal(round_to(gt_bound(GT_N), 'f'), 'f'),
