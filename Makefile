@@ -77,7 +77,8 @@ clean:
 
 # The benchmark suite: speed against PyTorch eager, torch.compile and a memory
 # copy, peak memory; writes BENCHMARKS.md and benchmarks/benchmarks.png. The
-# full run takes about 30-45 minutes on 2 cores; BENCH_ARGS passes options
+# full run takes about 9 minutes on 2 cores (longer while Inductor's on-disk
+# cache is cold); BENCH_ARGS passes options
 # (e.g. BENCH_ARGS="--quick").
 .PHONY: bench
 BENCH_ARGS ?=

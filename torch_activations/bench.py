@@ -834,8 +834,8 @@ def add_parser(sub) -> None:
                     "elements) against PyTorch eager, torch.compile of the PyTorch expression and a memory copy of "
                     "the same bytes, interleaved and repeated; with fresh and preallocated outputs; measures the "
                     "peak memory of forward+backward of the gated units and cross entropy; checks the performance "
-                    "targets and writes a markdown report and a PNG chart. The full default run takes about 30-45 "
-                    "minutes on 2 cores.")
+                    "targets and writes a markdown report and a PNG chart. The full default run takes about 9 "
+                    "minutes on 2 cores with Inductor's on-disk cache warm, longer the first time.")
     p.add_argument("--ops", help="comma-separated ops (default: all): " + ", ".join(CASES_BY_NAME))
     p.add_argument("--sizes", help="comma-separated element counts, K/M suffixes allowed (default: 4K,64K,1M,16M)")
     p.add_argument("--dtypes", help="comma-separated: float32, bfloat16, float16, float64 "
