@@ -358,7 +358,7 @@ struct Gelu : Traits {
   }
 
   // The tanh form from the logistic of the pair u2; float reads tables over
-  // |x| < 6 and calls these for the other lanes (m::gelu_tanh_f32).
+  // |x| < 6 and calls these for the other lanes (m::gelu_pw_f32).
   template <class V> TA_HD static V tanh_fwd(V x) {
     V uh, ul, s, sn, sc;
     u2_pair(clampx(x), uh, ul);
@@ -379,14 +379,14 @@ struct Gelu : Traits {
 
   template <class V> TA_HD V fwd(V x) const {
     if (!tanh_mode) return m::x_normcdf(x);
-    if constexpr (sizeof(C) == 4) return m::gelu_tanh_f32(x, [](V xs) { return tanh_fwd(xs); });
+    if constexpr (sizeof(C) == 4) return m::gelu_pw_f32<true, false>(x, [](V xs) { return tanh_fwd(xs); });
     return tanh_fwd(x);
   }
 
   // f'(x)
   template <class V> TA_HD V deriv(V x) const {
     if (tanh_mode) {
-      if constexpr (sizeof(C) == 4) return m::gelu_tanh_deriv_f32(x, [](V xs) { return tanh_deriv(xs); });
+      if constexpr (sizeof(C) == 4) return m::gelu_pw_f32<true, true>(x, [](V xs) { return tanh_deriv(xs); });
       return tanh_deriv(x);
     }
     if constexpr (sizeof(C) == 4) return m::gelu_deriv_f32(x);

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import torch_activations as ta
-from torch_activations.accuracy import ulp_errors
+from torch_activations.accuracy import GELU_ROOT, GELU_TANH_ROOT, ulp_errors
 from torch_activations.reference import reference
 
 F32 = torch.float32
-ROOTS = {"none": -0.7517915241, "tanh": -0.7522}  # f'(x) = 0
+ROOTS = {"none": GELU_ROOT, "tanh": GELU_TANH_ROOT}  # f'(x) = 0
 FORMS = ["none", "tanh"]
 
 

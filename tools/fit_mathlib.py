@@ -339,17 +339,15 @@ CACHE_FILE = None
 
 def run_spec(spec, log):
     results = []
-    for i, pc in enumerate(spec.pieces):
+    for pc in spec.pieces:
         ngrid = pc['ngrid'] or (3000 if spec.fmt == 'f' else 2000)
         prob = Problem(pc['f'], pc['fixed'], pc['g'], pc['v'], pc['a'], pc['b'], ngrid)
-        # frozen: one dict for every piece, or a list with one per piece
-        fr = spec.frozen[i] if isinstance(spec.frozen, list) else spec.frozen
         key = '|'.join(str(x) for x in (spec.name, spec.doc, pc['a'], pc['b'], pc['vdesc'], spec.deg,
-                                        spec.fmt, spec.c0pair, sorted(fr.items())))
+                                        spec.fmt, spec.c0pair, sorted(spec.frozen.items())))
         if key in CACHE:
             e_real, e_rounded, c = [mp.mpf(x) for x in CACHE[key][0:2]] + [[mp.mpf(x) for x in CACHE[key][2]]]
         else:
-            e_real, e_rounded, c = fit(prob, spec.deg, spec.fmt, fr, spec.c0pair)
+            e_real, e_rounded, c = fit(prob, spec.deg, spec.fmt, spec.frozen, spec.c0pair)
             CACHE[key] = [str(e_real), str(e_rounded), [str(x) for x in c]]
             if CACHE_FILE:
                 import json
@@ -629,13 +627,6 @@ GT_TABLES = (
 )
 
 
-class TableSpec:
-    def __init__(self, name, doc, pieces, deg, frozen):
-        self.name, self.doc, self.pieces, self.deg = name, doc, pieces, deg
-        self.frozen = frozen  # per piece
-        self.fmt, self.c0pair = 'f', True
-
-
 def table_specs():
     # The piece index is computed in float with one rounding, so a z within
     # an ulp of a boundary may land on either side: each piece is fitted a
@@ -645,7 +636,7 @@ def table_specs():
     for name, kind, fn, doc in GT_TABLES:
         zone = GT_ZONE_R if kind == 'r' else GT_ZONE_D
         z0 = root_of(fn) if kind == 'd' else None
-        pcs, frozen = [], []
+        pcs = []
         for i in range(GT_N):
             a, b = gt_bound(i), gt_bound(i + 1)
             a, b = a * (1 - pad), b * (1 + pad)
@@ -660,8 +651,7 @@ def table_specs():
             pcs.append(piece(fn, a, b, g=g, v=(lambda c: lambda z: z - c)(c),
                              vdesc='z - %s' % mp.nstr(c, 8), ngrid=800))
             pcs[-1]['c'] = c
-            frozen.append({})
-        out.append(TableSpec(name, doc, pcs, GT_DEG, frozen))
+        out.append(Spec(name, 'f', doc, pcs, GT_DEG, c0pair=True))
         out[-1].zone = zone
         out[-1].kind = kind
     return out

@@ -1018,95 +1018,63 @@ TA_HD V table32_eval(const Table32<N>& t, detail::I<V> i, V z, V& c) {
   return q;
 }
 
-// kTanh picks the tanh form's tables (x sigmoid(2u), u = sqrt(2/pi) (x +
-// 0.044715 x^3), with the same symmetry since u is odd). slow(x) is the
-// exponential form, for the lanes at x <= -6 or NaN.
-template <bool kTanh, class V, class Slow>
+// x Phi(x) (kDeriv false, the R table) or its derivative (kDeriv true, the
+// D table); kTanh picks the tanh form's tables (x sigmoid(2u), u =
+// sqrt(2/pi) (x + 0.044715 x^3), with the same symmetry since u is odd).
+// slow(x) is the exponential form, for the lanes at x <= -6 or NaN. Device
+// code takes it everywhere: the tables are host constants, and a GPU's
+// exponential is cheap next to its memory traffic.
+template <bool kTanh, bool kDeriv, class V, class Slow>
 TA_HD V gelu_pw_f32(V x, Slow slow) {
+#if defined(TA_DEVICE_CODE)
+  return slow(x);
+#else
   using namespace coef;
-  const auto& table = kTanh ? f32_gelu_tanh_r : f32_gelu_r;
+  const auto& table = kDeriv ? (kTanh ? f32_gelu_tanh_d : f32_gelu_d) : (kTanh ? f32_gelu_tanh_r : f32_gelu_r);
   const V z = abs(x);
   const V zc = where<V>(z < splat<V>(kGeluPwMax), z, splat<V>(0.0f));
   const detail::I<V> i = gelu_piece(zc);
   V c;
   const V q = table32_eval(table, i, zc, c);
-  static_assert(kGeluRZone == 1, "piece 0 holds R(z) / z");
-  const V R = where<V>(i < isplat<detail::I<V>>(1), madd<V>(c, zc, q * zc), c + q);
-  V r = where<V>(x < splat<V>(0.0f), -R, x - R);
-  r = where<V>(x >= splat<V>(kGeluPwMax), x, r);
+  V P;
+  if constexpr (kDeriv) {
+    // The pieces around the root z0 hold D / (z - z0), and z - z0 is
+    // carried as t + tl: Fast2Sum's error of z - z0_hi is exact on those
+    // pieces (below z0_hi, z0_hi is the larger; above, up to 1.5 where they
+    // end, z - z0_hi is exact by Sterbenz).
+    const float root_hi = kTanh ? f32_gelu_tanh_root_hi : f32_gelu_root_hi;
+    const float root_lo = kTanh ? f32_gelu_tanh_root_lo : f32_gelu_root_lo;
+    const V t = zc - root_hi;
+    const V tl = (zc - (t + root_hi)) - root_lo;
+    P = where<V>(i < isplat<detail::I<V>>(kGeluDZone), madd<V>(c, t, madd<V>(q, t, c * tl)), c + q);
+  } else {
+    static_assert(kGeluRZone == 1, "piece 0 holds R(z) / z");
+    P = where<V>(i < isplat<detail::I<V>>(1), madd<V>(c, zc, q * zc), c + q);
+  }
+  // -R or x - R; D or 1 - D. At x >= 6: x, or 1.
+  const V top = kDeriv ? splat<V>(1.0f) : x;
+  V r = where<V>(x < splat<V>(0.0f), kDeriv ? P : -P, top - P);
+  r = where<V>(x >= splat<V>(kGeluPwMax), top, r);
   const auto far = mnot(x > splat<V>(-kGeluPwMax));  // x <= -6 or NaN
   if (any(far)) r = where<V>(far, slow(x), r);
   return r;
-}
-
-template <bool kTanh, class V, class Slow>
-TA_HD V gelu_deriv_pw_f32(V x, Slow slow) {
-  using namespace coef;
-  const auto& table = kTanh ? f32_gelu_tanh_d : f32_gelu_d;
-  const float root_hi = kTanh ? f32_gelu_tanh_root_hi : f32_gelu_root_hi;
-  const float root_lo = kTanh ? f32_gelu_tanh_root_lo : f32_gelu_root_lo;
-  const V z = abs(x);
-  const V zc = where<V>(z < splat<V>(kGeluPwMax), z, splat<V>(0.0f));
-  const detail::I<V> i = gelu_piece(zc);
-  V c;
-  const V q = table32_eval(table, i, zc, c);
-  // The pieces around the root z0 hold D / (z - z0), and z - z0 is carried
-  // as t + tl: Fast2Sum's error of z - z0_hi is exact on those pieces (below
-  // z0_hi, z0_hi is the larger; above, up to 1.5 where they end, z - z0_hi
-  // is exact by Sterbenz).
-  const V t = zc - root_hi;
-  const V tl = (zc - (t + root_hi)) - root_lo;
-  const V D = where<V>(i < isplat<detail::I<V>>(kGeluDZone), madd<V>(c, t, madd<V>(q, t, c * tl)), c + q);
-  V r = where<V>(x < splat<V>(0.0f), D, 1.0f - D);
-  r = where<V>(x >= splat<V>(kGeluPwMax), splat<V>(1.0f), r);
-  const auto far = mnot(x > splat<V>(-kGeluPwMax));
-  if (any(far)) r = where<V>(far, slow(x), r);
-  return r;
+#endif
 }
 
 // x Phi(x): the float tables where they reach, the exponential form elsewhere.
-// Device code keeps the exponential forms: the tables are host constants,
-// and a GPU's exponential is cheap next to its memory traffic.
 template <class V>
 TA_HD V x_normcdf(V x) {
-#if defined(TA_DEVICE_CODE)
-  return x_normcdf_exp(x);
-#else
   if constexpr (sizeof(scalar_t<V>) == 4) {
-    return gelu_pw_f32<false>(x, [](V xs) { return x_normcdf_exp(xs); });
+    return gelu_pw_f32<false, false>(x, [](V xs) { return x_normcdf_exp(xs); });
   } else {
     return x_normcdf_exp(x);
   }
-#endif
 }
 
 // Phi(x) + x phi(x) for float.
 template <class V>
 TA_HD V gelu_deriv_f32(V x) {
-#if defined(TA_DEVICE_CODE)
-  return gelu_deriv_f32_exp(x);
-#else
-  return gelu_deriv_pw_f32<false>(x, [](V xs) { return gelu_deriv_f32_exp(xs); });
-#endif
-}
-
-// The tanh GELU and its derivative for float, slow(x) their exponential
-// forms (act::Gelu builds them).
-template <class V, class Slow>
-TA_HD V gelu_tanh_f32(V x, Slow slow) {
-#if defined(TA_DEVICE_CODE)
-  return slow(x);
-#else
-  return gelu_pw_f32<true>(x, slow);
-#endif
-}
-template <class V, class Slow>
-TA_HD V gelu_tanh_deriv_f32(V x, Slow slow) {
-#if defined(TA_DEVICE_CODE)
-  return slow(x);
-#else
-  return gelu_deriv_pw_f32<true>(x, slow);
-#endif
+  return gelu_pw_f32<false, true>(x, [](V xs) { return gelu_deriv_f32_exp(xs); });
 }
 
 // sigmoid(xh + xl) and sigmoid(-(xh + xl)) for an argument carried as a pair
