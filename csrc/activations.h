@@ -54,6 +54,13 @@ struct Traits {
   // PyTorch's message gives it.
   static constexpr int kRangeParam = -1;
   static constexpr const char* kRangeName = nullptr;
+  // Lanes that the float vector code computes on a slower path, which the
+  // CPU loops may defer and recompute in whole vectors (run_rare in
+  // cpu/kernels_impl.h). An op that sets it offers rare(x), the mask of
+  // those lanes, and set_defer_rare(), after which its float code leaves
+  // them unfinished.
+  static constexpr bool kRareLanes = false;
+  template <class V> TA_HD static mask_t<V> rare(V) { return mask_t<V>{}; }
   // Work per element relative to a cheap op: the CPU loops split the
   // elements between threads in chunks of ATen's grain size / kCost. With
   // 2 threads, one chunk of 32K elements of the ~1 ns/element ops (gelu,
@@ -377,19 +384,34 @@ struct Gelu : Traits {
     return (s * madd(xc * du2, sn, C(1))) * sc;
   }
 
+  // The float forms read tables that stop at x = -6 (see Traits).
+  static constexpr bool kRareLanes = sizeof(C) == 4;
+  bool defer_rare = false;
+  TA_HD void set_defer_rare() { defer_rare = true; }
+  template <class V> TA_HD static mask_t<V> rare(V x) { return m::gelu_far(x); }
+
   template <class V> TA_HD V fwd(V x) const {
+    if constexpr (sizeof(C) == 4) {
+      if (!tanh_mode) {
+        return m::gelu_pw_f32<false, false>(x, [](V xs) { return m::x_normcdf_exp(xs); }, defer_rare);
+      }
+      return m::gelu_pw_f32<true, false>(x, [](V xs) { return tanh_fwd(xs); }, defer_rare);
+    }
     if (!tanh_mode) return m::x_normcdf(x);
-    if constexpr (sizeof(C) == 4) return m::gelu_pw_f32<true, false>(x, [](V xs) { return tanh_fwd(xs); });
     return tanh_fwd(x);
   }
 
   // f'(x)
   template <class V> TA_HD V deriv(V x) const {
     if (tanh_mode) {
-      if constexpr (sizeof(C) == 4) return m::gelu_pw_f32<true, true>(x, [](V xs) { return tanh_deriv(xs); });
+      if constexpr (sizeof(C) == 4) {
+        return m::gelu_pw_f32<true, true>(x, [](V xs) { return tanh_deriv(xs); }, defer_rare);
+      }
       return tanh_deriv(x);
     }
-    if constexpr (sizeof(C) == 4) return m::gelu_deriv_f32(x);
+    if constexpr (sizeof(C) == 4) {
+      return m::gelu_pw_f32<false, true>(x, [](V xs) { return m::gelu_deriv_f32_exp(xs); }, defer_rare);
+    }
     V xc = clampx(x);
     V d = madd(xc, m::normpdf(xc), m::normcdf(xc));
     // Far left, Phi(x) and phi(x) are subnormal while f'(x) = x phi(x) +
@@ -676,6 +698,8 @@ struct Threshold : Traits {
 //   dbwd(ggx, ggw, g, x, w)    -> {d/dg, d/dx, d/dw} of ggx . g f_x + ggw . g f_w
 struct ParamTraits {
   static const char* check(const double*) { return nullptr; }
+  static constexpr bool kRareLanes = false;
+  template <class V> TA_HD static mask_t<V> rare(V) { return mask_t<V>{}; }
 };
 
 // prelu: x > 0 ? x : w x, with prelu'(0) = w as in PyTorch.

@@ -25,6 +25,11 @@ struct Gated {
     Act<C> act;
     TA_HD explicit Fn(const double* p) : act(p) {}
 
+    // The activation's rare lanes are the gated unit's, at the same p.
+    static constexpr bool kRareLanes = Act<C>::kRareLanes;
+    template <class V> TA_HD static mask_t<V> rare(V p) { return Act<C>::rare(p); }
+    TA_HD void set_defer_rare() { act.defer_rare = true; }
+
     // f'(x) times a, from the activation's backward, which reads x or f(x).
     template <class V> TA_HD V deriv_times(V a, V x, V fx) const {
       // An activation that saves its output may still offer a more accurate

@@ -112,3 +112,61 @@ def test_special_values(approximate):
     d = gelu_grad(torch.ones_like(x), x, approximate)
     assert d[0].item() == 0.5 and d[1].item() == 0.5
     assert d[2].item() == 1 and d[3].item() == 0 and d[4].isnan()
+
+
+def same_bits(a, b):
+    return torch.equal(a.contiguous().view(torch.int32), b.contiguous().view(torch.int32))
+
+
+def strided_copy(t):
+    """t's values in a tensor whose elements are 2 apart: the CPU loops then
+    take the per-vector path."""
+    s = torch.empty(t.shape + (2,), dtype=t.dtype)[..., 0]
+    s.copy_(t)
+    return s
+
+
+@pytest.mark.parametrize("approximate", FORMS)
+def test_deferred_lanes_give_the_per_vector_bits(approximate):
+    # Over contiguous float32 the CPU loops leave the x <= -6 and NaN lanes
+    # to a second pass that gathers them into whole vectors (run_rare in
+    # cpu/kernels_impl.h); strided data takes the per-vector branch. Both
+    # must give the same bits, on every instruction set, on both sides of
+    # every block boundary (64 vectors of 4, 8 or 16 lanes), with no rare
+    # lanes, a few, and nothing else.
+    g = torch.Generator().manual_seed(1)
+    lengths = [1, 15, 16, 17, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025, 3000, 4113]
+    before = ta.cpu_capability()
+    try:
+        for isa in ta.supported_cpu_capabilities():
+            ta.set_cpu_capability(isa)
+            for n in lengths:
+                normal = torch.randn(n, generator=g) * 3
+                far = -6 - torch.rand(n, generator=g) * 10
+                for x in (normal.clamp(min=-5.9), normal, far):
+                    x = x.clone()
+                    x[::97] = math.nan
+                    go = torch.randn(n, generator=g)
+                    xs, gos = strided_copy(x), strided_copy(go)
+                    y = gelu(x, approximate)
+                    assert same_bits(y, gelu(xs, approximate)), (isa, n)
+                    # Written over its input, in place or through out=.
+                    z = x.clone()
+                    torch.ops.torch_activations.gelu_(z, approximate=approximate)
+                    assert same_bits(y, z), (isa, n)
+                    z = x.clone()
+                    torch.ops.torch_activations.gelu.out(z, approximate=approximate, out=z)
+                    assert same_bits(y, z), (isa, n)
+                    assert same_bits(gelu_grad(go, x, approximate), gelu_grad(gos, xs, approximate)), (isa, n)
+                    # The gated units run the same activation code.
+                    q = torch.randn(n, generator=g)
+                    ours = [t.clone().requires_grad_() for t in (x, q)]
+                    strided = [strided_copy(t).requires_grad_() for t in (x, q)]
+                    y = ta.functional.geglu(*ours, approximate=approximate)
+                    ys = ta.functional.geglu(*strided, approximate=approximate)
+                    assert same_bits(y, ys), (isa, n)
+                    gr = torch.autograd.grad(y, ours, go)
+                    grs = torch.autograd.grad(ys, strided, go)
+                    assert all(same_bits(a, b) for a, b in zip(gr, grs)), (isa, n)
+    finally:
+        ta.set_cpu_capability(before)

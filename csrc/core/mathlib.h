@@ -974,6 +974,46 @@ TA_HD V x_normcdf_exp(V x) {
   return where<V>(mand(neg, a >= splat<V>(top)), zero, r);
 }
 
+// The exact GELU's left tail in float, for x <= -6 (where the 32-piece
+// tables below end). With z = -x, s = 1/z^2 and Q(s) = z Phi(-z) e^(z^2/2),
+// the normal-tail table's last piece (a polynomial in s, fitted on
+// z in [3.5, 14.5]):
+//   x Phi(x) = -e^(-z^2/2) Q(s)
+//   f'(x)    = Phi(-z) - z phi(z) = -z e^(-z^2/2) (k - s Q(s)),  k = 1/sqrt(2 pi)
+// so both need one exponential and one reciprocal, and none of the normal
+// table's other pieces. s Q(s) <= k/36 at z >= 6, so k - s Q cancels by less
+// than 3% and s's rounding reaches the result at 1/36 of its size; k - s Q
+// and z (k - s Q) are carried as pairs, and z^2/2 too, so the product with
+// the exponential is rounded once before the scaling (which may take it
+// into the denormal range). Past the cap (z = 14.5) both results are below
+// half the smallest denormal: -0 (+0 at -inf) and +0, as the general forms
+// give. NaN gives NaN. Lanes at x > -6 give values of no use.
+template <bool kDeriv, class V>
+TA_HD V gelu_left_tail_f32(V x) {
+  using namespace detail;
+  using namespace coef;
+  const V z = cap(-x, f32_ncdf_b4);
+  V h, l;
+  two_prod<V>(z, z, h, l);
+  const V s = 1.0f / h;
+  const mask_t<V> none = splat<V>(0.0f) != splat<V>(0.0f);
+  V Ml;
+  V Mh = f32_ncdf_pw(s, none, none, none, Ml);
+  if constexpr (kDeriv) {
+    const V sq = s * Mh;
+    V Wh, Wl;
+    fast_two_sum<V>(splat<V>(0x1.988454p-2f), -sq, Wh, Wl);
+    Wl += madd<V>(-s, Ml, -0x1.857936p-27f);
+    two_prod<V>(z, Wh, Mh, Ml);
+    Ml = madd<V>(z, Wl, Ml);
+  }
+  const ExpParts<V> p = exp_parts(h * -0.5f, l * -0.5f);
+  const V y = scale_by<V>(madd_acc<V>(Mh, p.s, madd<V>(Mh, p.tail, Ml * p.s)), p.nf, p.n);
+  const auto past = x < splat<V>(-f32_ncdf_b4);
+  if constexpr (kDeriv) return where<V>(past, splat<V>(0.0f), -y);
+  return where<V>(past, where<V>(x == -inf<V>(), splat<V>(0.0f), x * 0.0f), -y);
+}
+
 // ------------------------------------------- float GELU from 32 pieces ---
 // For |x| < 6 the float GELU and its derivative come from two 32-piece
 // tables in z = |x| (mathlib_tables.h), with no exponential and no division:
@@ -983,9 +1023,8 @@ TA_HD V x_normcdf_exp(V x) {
 // R/(1 - Phi) <= 1 and |D| <= 1/2 where they are subtracted, so the
 // subtraction does not magnify their error. At x >= 6 both results are x
 // and 1 to the last bit (Phi(-6) = 1e-9 and 6 phi(6) < 2^-24; the tanh form
-// is closer still). Lanes at x <= -6 or NaN, rare in practice, take the
-// exponential forms (a branch per vector, taken only when such a lane
-// exists); every lane's result depends only on its own x.
+// is closer still). Lanes at x <= -6 or NaN take an exponential form (see
+// gelu_pw_f32); every lane's result depends only on its own x.
 constexpr float kGeluPwMax = 6.0f;
 
 // Piece of z (lanes at or past kGeluPwMax must be zeroed first: the index of
@@ -1018,15 +1057,28 @@ TA_HD V table32_eval(const Table32<N>& t, detail::I<V> i, V z, V& c) {
   return q;
 }
 
+// The lanes the tables leave to gelu_pw_f32's far path: x <= -6 or NaN.
+template <class V>
+TA_HD mask_t<V> gelu_far(V x) {
+  return mnot(x > splat<V>(-kGeluPwMax));
+}
+
 // x Phi(x) (kDeriv false, the R table) or its derivative (kDeriv true, the
 // D table); kTanh picks the tanh form's tables (x sigmoid(2u), u =
 // sqrt(2/pi) (x + 0.044715 x^3), with the same symmetry since u is odd).
-// slow(x) is the exponential form, for the lanes at x <= -6 or NaN. Device
-// code takes it everywhere: the tables are host constants, and a GPU's
-// exponential is cheap next to its memory traffic.
+// slow(x) is the exponential form over the whole range. Device code takes it
+// everywhere: the tables are host constants, and a GPU's exponential is
+// cheap next to its memory traffic. On the host the gelu_far lanes take
+// gelu_left_tail_f32 (exact form) or slow (tanh form), behind a branch per
+// vector; with defer they are left as they come from the tables (values of
+// no use), for a caller that recomputes those lanes later (the CPU loops
+// gather them into whole vectors: a branch taken by a third of the vectors
+// at random, as for inputs with a standard deviation of 3, is mispredicted
+// so often that it costs more than the exponential it skips).
 template <bool kTanh, bool kDeriv, class V, class Slow>
-TA_HD V gelu_pw_f32(V x, Slow slow) {
+TA_HD V gelu_pw_f32(V x, Slow slow, bool defer = false) {
 #if defined(TA_DEVICE_CODE)
+  (void)defer;
   return slow(x);
 #else
   using namespace coef;
@@ -1055,8 +1107,11 @@ TA_HD V gelu_pw_f32(V x, Slow slow) {
   const V top = kDeriv ? splat<V>(1.0f) : x;
   V r = where<V>(x < splat<V>(0.0f), kDeriv ? P : -P, top - P);
   r = where<V>(x >= splat<V>(kGeluPwMax), top, r);
-  const auto far = mnot(x > splat<V>(-kGeluPwMax));  // x <= -6 or NaN
-  if (any(far)) r = where<V>(far, slow(x), r);
+  const auto far = gelu_far(x);
+  if (!defer && any(far)) {
+    if constexpr (kTanh) r = where<V>(far, slow(x), r);
+    else r = where<V>(far, gelu_left_tail_f32<kDeriv>(x), r);
+  }
   return r;
 #endif
 }
