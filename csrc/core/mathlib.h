@@ -1022,13 +1022,13 @@ TA_HD V gelu_left_tail_f32(V x) {
 // (and likewise the tanh form with sigmoid(-2u(z)) for Phi(-z)).
 // R/(1 - Phi) <= 1 and |D| <= 1/2 where they are subtracted, so the
 // subtraction does not magnify their error. At x >= 6 both results are x
-// and 1 to the last bit (Phi(-6) = 1e-9 and 6 phi(6) < 2^-24; the tanh form
-// is closer still). Lanes at x <= -6 or NaN take an exponential form (see
+// and 1 to the last bit (R(6) = 6 Phi(-6) = 5.9e-9 and |D(6)| = 3.5e-8 are
+// below half an ulp of 6 and of 1; the tanh form is closer still). Lanes at x <= -6 or NaN take an exponential form (see
 // gelu_pw_f32); every lane's result depends only on its own x.
 constexpr float kGeluPwMax = 6.0f;
 
-// Piece of z (lanes at or past kGeluPwMax must be zeroed first: the index of
-// NaN or a huge z would not be a number).
+// Piece of z (lanes past kGeluPwMax must be clamped first: the index of NaN
+// or a huge z would not be a number).
 template <class V>
 TA_HD detail::I<V> gelu_piece(V z) {
   using namespace coef;
@@ -1084,7 +1084,10 @@ TA_HD V gelu_pw_f32(V x, Slow slow, bool defer = false) {
   using namespace coef;
   const auto& table = kDeriv ? (kTanh ? f32_gelu_tanh_d : f32_gelu_d) : (kTanh ? f32_gelu_tanh_r : f32_gelu_r);
   const V z = abs(x);
-  const V zc = where<V>(z < splat<V>(kGeluPwMax), z, splat<V>(0.0f));
+  // z is clamped at 6, where the tables' R and D are below half an ulp of
+  // x and of 1, so x - R and 1 - D round to x and 1 for every x >= 6 (and
+  // +inf) with no select of their own; NaN lands there too (a far lane).
+  const V zc = where<V>(z < splat<V>(kGeluPwMax), z, splat<V>(kGeluPwMax));
   const detail::I<V> i = gelu_piece(zc);
   V c;
   const V q = table32_eval(table, i, zc, c);
@@ -1103,10 +1106,9 @@ TA_HD V gelu_pw_f32(V x, Slow slow, bool defer = false) {
     static_assert(kGeluRZone == 1, "piece 0 holds R(z) / z");
     P = where<V>(i < isplat<detail::I<V>>(1), madd<V>(c, zc, q * zc), c + q);
   }
-  // -R or x - R; D or 1 - D. At x >= 6: x, or 1.
+  // -R or x - R; D or 1 - D.
   const V top = kDeriv ? splat<V>(1.0f) : x;
   V r = where<V>(x < splat<V>(0.0f), kDeriv ? P : -P, top - P);
-  r = where<V>(x >= splat<V>(kGeluPwMax), top, r);
   const auto far = gelu_far(x);
   if (!defer && any(far)) {
     if constexpr (kTanh) r = where<V>(far, slow(x), r);
