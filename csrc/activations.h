@@ -60,7 +60,6 @@ struct Traits {
   // those lanes, and set_defer_rare(), after which its float code leaves
   // them unfinished.
   static constexpr bool kRareLanes = false;
-  template <class V> TA_HD static mask_t<V> rare(V) { return mask_t<V>{}; }
   // Work per element relative to a cheap op: the CPU loops split the
   // elements between threads in chunks of ATen's grain size / kCost. With
   // 2 threads, one chunk of 32K elements of the ~1 ns/element ops (gelu,
@@ -391,13 +390,10 @@ struct Gelu : Traits {
   template <class V> TA_HD static mask_t<V> rare(V x) { return m::gelu_far(x); }
 
   template <class V> TA_HD V fwd(V x) const {
+    if (!tanh_mode) return m::x_normcdf(x, defer_rare);
     if constexpr (sizeof(C) == 4) {
-      if (!tanh_mode) {
-        return m::gelu_pw_f32<false, false>(x, [](V xs) { return m::x_normcdf_exp(xs); }, defer_rare);
-      }
       return m::gelu_pw_f32<true, false>(x, [](V xs) { return tanh_fwd(xs); }, defer_rare);
     }
-    if (!tanh_mode) return m::x_normcdf(x);
     return tanh_fwd(x);
   }
 
@@ -409,9 +405,7 @@ struct Gelu : Traits {
       }
       return tanh_deriv(x);
     }
-    if constexpr (sizeof(C) == 4) {
-      return m::gelu_pw_f32<false, true>(x, [](V xs) { return m::gelu_deriv_f32_exp(xs); }, defer_rare);
-    }
+    if constexpr (sizeof(C) == 4) return m::gelu_deriv_f32(x, defer_rare);
     V xc = clampx(x);
     V d = madd(xc, m::normpdf(xc), m::normcdf(xc));
     // Far left, Phi(x) and phi(x) are subnormal while f'(x) = x phi(x) +
@@ -699,7 +693,6 @@ struct Threshold : Traits {
 struct ParamTraits {
   static const char* check(const double*) { return nullptr; }
   static constexpr bool kRareLanes = false;
-  template <class V> TA_HD static mask_t<V> rare(V) { return mask_t<V>{}; }
 };
 
 // prelu: x > 0 ? x : w x, with prelu'(0) = w as in PyTorch.

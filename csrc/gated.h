@@ -28,7 +28,7 @@ struct Gated {
     // The activation's rare lanes are the gated unit's, at the same p.
     static constexpr bool kRareLanes = Act<C>::kRareLanes;
     template <class V> TA_HD static mask_t<V> rare(V p) { return Act<C>::rare(p); }
-    TA_HD void set_defer_rare() { act.defer_rare = true; }
+    TA_HD void set_defer_rare() { act.set_defer_rare(); }
 
     // f'(x) times a, from the activation's backward, which reads x or f(x).
     template <class V> TA_HD V deriv_times(V a, V x, V fx) const {

@@ -996,6 +996,8 @@ TA_HD V gelu_left_tail_f32(V x) {
   V h, l;
   two_prod<V>(z, z, h, l);
   const V s = 1.0f / h;
+  // With none of its first pieces' masks set, f32_ncdf_pw evaluates the
+  // last piece alone (the masks are constants, so the selects fold away).
   const mask_t<V> none = splat<V>(0.0f) != splat<V>(0.0f);
   V Ml;
   V Mh = f32_ncdf_pw(s, none, none, none, Ml);
@@ -1023,8 +1025,9 @@ TA_HD V gelu_left_tail_f32(V x) {
 // R/(1 - Phi) <= 1 and |D| <= 1/2 where they are subtracted, so the
 // subtraction does not magnify their error. At x >= 6 both results are x
 // and 1 to the last bit (R(6) = 6 Phi(-6) = 5.9e-9 and |D(6)| = 3.5e-8 are
-// below half an ulp of 6 and of 1; the tanh form is closer still). Lanes at x <= -6 or NaN take an exponential form (see
-// gelu_pw_f32); every lane's result depends only on its own x.
+// below half an ulp of 6 and of 1; the tanh form is closer still). Lanes at
+// x <= -6 or NaN take an exponential form (see gelu_pw_f32); every lane's
+// result depends only on its own x.
 constexpr float kGeluPwMax = 6.0f;
 
 // Piece of z (lanes past kGeluPwMax must be clamped first: the index of NaN
@@ -1118,20 +1121,22 @@ TA_HD V gelu_pw_f32(V x, Slow slow, bool defer = false) {
 #endif
 }
 
-// x Phi(x): the float tables where they reach, the exponential form elsewhere.
+// x Phi(x): the float tables where they reach, the exponential form elsewhere
+// (defer: see gelu_pw_f32; double has no tables and ignores it).
 template <class V>
-TA_HD V x_normcdf(V x) {
+TA_HD V x_normcdf(V x, bool defer = false) {
   if constexpr (sizeof(scalar_t<V>) == 4) {
-    return gelu_pw_f32<false, false>(x, [](V xs) { return x_normcdf_exp(xs); });
+    return gelu_pw_f32<false, false>(x, [](V xs) { return x_normcdf_exp(xs); }, defer);
   } else {
+    (void)defer;
     return x_normcdf_exp(x);
   }
 }
 
 // Phi(x) + x phi(x) for float.
 template <class V>
-TA_HD V gelu_deriv_f32(V x) {
-  return gelu_pw_f32<false, true>(x, [](V xs) { return gelu_deriv_f32_exp(xs); });
+TA_HD V gelu_deriv_f32(V x, bool defer = false) {
+  return gelu_pw_f32<false, true>(x, [](V xs) { return gelu_deriv_f32_exp(xs); }, defer);
 }
 
 // sigmoid(xh + xl) and sigmoid(-(xh + xl)) for an argument carried as a pair

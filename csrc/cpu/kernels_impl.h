@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <tuple>
 #include <utility>
 
 #include "../activations.h"
@@ -390,16 +391,16 @@ void run_rare(char** data, const int64_t* strides, int64_t n, Fast fast, Rare ra
 }
 
 // run() of body(op, inputs...), through run_rare where the op has rare lanes
-// (rare(inputs...) gives their mask).
-template <class S, int NOut, int NIn, class Op, class Body, class Rare>
-void run_op(char** d, const int64_t* s, int64_t n, const Op& op, Body body, Rare rare) {
+// (Op::rare of input kX gives their mask).
+template <class S, int NOut, int NIn, int kX, class Op, class Body>
+void run_op(char** d, const int64_t* s, int64_t n, const Op& op, Body body) {
   auto bind = [body](const Op& o) { return [o, body](auto... a) { return body(o, a...); }; };
   if constexpr (Op::kRareLanes && std::is_same_v<S, F32>) {
     Op lazy = op;
     lazy.set_defer_rare();
+    auto rare = [](auto... a) { return Op::rare(V_t<S>(std::get<kX>(std::tuple(a...)))); };
     run_rare<S, NOut, NIn>(d, s, n, bind(lazy), rare, bind(op));
   } else {
-    (void)rare;
     run<S, NOut, NIn>(d, s, n, bind(op));
   }
 }
@@ -441,12 +442,10 @@ struct Pointwise {
   using C = C_t<S>;
   using V = V_t<S>;
   static void fwd(char** d, const int64_t* s, int64_t n, const double* p) {
-    run_op<S, 1, 1>(d, s, n, Op<C>(p), [](const Op<C>& op, V x) { return op.fwd(x); },
-                    [](auto x) { return Op<C>::rare(V(x)); });
+    run_op<S, 1, 1, 0>(d, s, n, Op<C>(p), [](const Op<C>& op, V x) { return op.fwd(x); });
   }
   static void bwd(char** d, const int64_t* s, int64_t n, const double* p) {
-    run_op<S, 1, 2>(d, s, n, Op<C>(p), [](const Op<C>& op, V g, V x) { return op.bwd(g, x); },
-                    [](auto, auto x) { return Op<C>::rare(V(x)); });
+    run_op<S, 1, 2, 1>(d, s, n, Op<C>(p), [](const Op<C>& op, V g, V x) { return op.bwd(g, x); });
   }
   static void dbwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
@@ -479,12 +478,10 @@ struct Parametric {
   using C = C_t<S>;
   using V = V_t<S>;
   static void fwd(char** d, const int64_t* s, int64_t n, const double* p) {
-    run_op<S, 1, 2>(d, s, n, Op<C>(p), [](const Op<C>& op, V x, V w) { return op.fwd(x, w); },
-                    [](auto x, auto) { return Op<C>::rare(V(x)); });
+    run_op<S, 1, 2, 0>(d, s, n, Op<C>(p), [](const Op<C>& op, V x, V w) { return op.fwd(x, w); });
   }
   static void bwd(char** d, const int64_t* s, int64_t n, const double* p) {
-    run_op<S, 2, 3>(d, s, n, Op<C>(p), [](const Op<C>& op, V g, V x, V w) { return op.bwd(g, x, w); },
-                    [](auto, auto x, auto) { return Op<C>::rare(V(x)); });
+    run_op<S, 2, 3, 1>(d, s, n, Op<C>(p), [](const Op<C>& op, V g, V x, V w) { return op.bwd(g, x, w); });
   }
   static void dbwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
