@@ -241,8 +241,10 @@ class Spec:
         self.c0pair = c0pair
 
 
-def piece(f, a, b, fixed=lambda x: 0, g=lambda x: 1, v=lambda x: x, vdesc='x', ngrid=None):
-    return dict(f=f, a=mp.mpf(a), b=mp.mpf(b), fixed=fixed, g=g, v=v, vdesc=vdesc, ngrid=ngrid)
+def piece(f, a, b, fixed=lambda x: 0, g=lambda x: 1, v=lambda x: x, vdesc='x', ngrid=None, gdesc=None):
+    # gdesc names g where a table gives some pieces a g of their own (it is
+    # part of the cache key there).
+    return dict(f=f, a=mp.mpf(a), b=mp.mpf(b), fixed=fixed, g=g, v=v, vdesc=vdesc, ngrid=ngrid, gdesc=gdesc)
 
 
 def erfcx(x):
@@ -344,6 +346,8 @@ def run_spec(spec, log):
         prob = Problem(pc['f'], pc['fixed'], pc['g'], pc['v'], pc['a'], pc['b'], ngrid)
         key = '|'.join(str(x) for x in (spec.name, spec.doc, pc['a'], pc['b'], pc['vdesc'], spec.deg,
                                         spec.fmt, spec.c0pair, sorted(spec.frozen.items())))
+        if pc['gdesc']:
+            key += '|g = ' + pc['gdesc']
         if key in CACHE:
             e_real, e_rounded, c = [mp.mpf(x) for x in CACHE[key][0:2]] + [[mp.mpf(x) for x in CACHE[key][2]]]
         else:
@@ -627,33 +631,73 @@ GT_TABLES = (
 )
 
 
-def table_specs():
+# tanh(z), z = |x| >= 0, from 32 pieces of equal width 1/TANH_S. The pieces
+# end at 32 / TANH_S, past 9.0109 where tanh rounds to 1 in float.
+TANH_S = mp.mpf(7) / 2
+TANH_N = 32
+TANH_DEG = 5
+TSHRINK_ZONE = 5   # x - tanh(x) on the same pieces: 0..4 hold (z - tanh z) / z^3
+
+
+def tanh_bound(i):
+    return i / TANH_S
+
+
+def pieces_of(fn, bound, n, zone_g, zone_gdesc, mid0=None):
     # The piece index is computed in float with one rounding, so a z within
     # an ulp of a boundary may land on either side: each piece is fitted a
     # little beyond its ends.
     pad = mp.mpf(2) ** -20
+    pcs = []
+    for i in range(n):
+        a, b = bound(i), bound(i + 1)
+        a, b = a * (1 - pad), b * (1 + pad)
+        c = round_to((a + b) / 2, 'f') if i or mid0 is None else mp.mpf(mid0)
+        # Pieces below the zone hold the function divided by a factor that
+        # vanishes with it (R and tanh at 0, D at its root), so that the
+        # fitted quotient has no zero and keeps its relative accuracy.
+        g = zone_g(i)
+        pcs.append(piece(fn, a, b, g=g or (lambda z: 1), v=(lambda c: lambda z: z - c)(c),
+                         vdesc='z - %s' % mp.nstr(c, 8), ngrid=800, gdesc=zone_gdesc if g else None))
+        pcs[-1]['c'] = c
+    return pcs
+
+
+def table_specs():
     out = []
     for name, kind, fn, doc in GT_TABLES:
         zone = GT_ZONE_R if kind == 'r' else GT_ZONE_D
         z0 = root_of(fn) if kind == 'd' else None
-        pcs = []
-        for i in range(GT_N):
-            a, b = gt_bound(i), gt_bound(i + 1)
-            a, b = a * (1 - pad), b * (1 + pad)
-            c = round_to((a + b) / 2, 'f')
-            # Pieces below the zone hold the function divided by a factor
-            # that vanishes with it (R at 0, D at its root), so that the
-            # fitted quotient has no zero and keeps its relative accuracy.
-            if i < zone:
-                g = (lambda z: z) if kind == 'r' else (lambda z0: lambda z: z - z0)(z0)
-            else:
-                g = lambda z: 1
-            pcs.append(piece(fn, a, b, g=g, v=(lambda c: lambda z: z - c)(c),
-                             vdesc='z - %s' % mp.nstr(c, 8), ngrid=800))
-            pcs[-1]['c'] = c
-        out.append(Spec(name, 'f', doc, pcs, GT_DEG, c0pair=True))
-        out[-1].zone = zone
-        out[-1].kind = kind
+        if kind == 'r':
+            zone_g = lambda i: (lambda z: z) if i < zone else None
+            note = '// Piece 0 holds R(z) / z; the caller multiplies by z.'
+            gdesc = 'z'
+        else:
+            zone_g = (lambda z0: lambda i: (lambda z: z - z0) if i < zone else None)(z0)
+            note = '// Pieces 0..%d hold D(z) / (z - z0); the caller multiplies by z - z0.' % (zone - 1)
+            gdesc = 'z - z0'
+        out.append(Spec(name, 'f', doc, pieces_of(fn, gt_bound, GT_N, zone_g, gdesc), GT_DEG, c0pair=True))
+        out[-1].bound, out[-1].note = gt_bound, note
+    # tanh(z) / z on every piece: near 0 that keeps the relative accuracy down
+    # to the subnormals, and above it keeps the terms in v small beside the
+    # constant (tanh itself changes by a third across the first pieces, and
+    # Horner's rounding would show), with no select between forms.
+    # Piece 0 is expanded about 0, so that tiny z (subnormals included) meet
+    # c ~ 1 and q ~ -z^2/3, and z (c + q) is z itself: about its middle, q z
+    # would be a subnormal rounded to its spacing there.
+    out.append(Spec('f32_tanh', 'f', 'tanh(z)',
+                    pieces_of(mp.tanh, tanh_bound, TANH_N, lambda i: lambda z: z, 'z', mid0=0),
+                    TANH_DEG, c0pair=True))
+    out[-1].bound = tanh_bound
+    out[-1].note = '// Every piece holds tanh(z) / z; the caller multiplies by z.'
+    # z - tanh z ~ z^3 / 3 near 0, and it changes by a factor of 2 or more
+    # across each of the first pieces: there it is held divided by z^3.
+    zone_g = lambda i: (lambda z: z ** 3) if i < TSHRINK_ZONE else None
+    out.append(Spec('f32_tanhshrink', 'f', 'S(z) = z - tanh(z)',
+                    pieces_of(lambda z: z - mp.tanh(z), tanh_bound, TANH_N, zone_g, 'z^3'),
+                    TANH_DEG, c0pair=True))
+    out[-1].bound = tanh_bound
+    out[-1].note = '// Pieces 0..%d hold S(z) / z^3; the caller multiplies by z^3.' % (TSHRINK_ZONE - 1)
     return out
 
 
@@ -668,13 +712,10 @@ def emit_table(spec, results):
         rows['lo'].append(c[0] - hi)
     fmt_row = lambda vals: '{' + ', '.join(lit(v) for v in vals) + '}'
     lines = ['// %s: 32 pieces on [0, %s), degree %d in v = z - mid.' % (
-        spec.doc, mp.nstr(gt_bound(GT_N), 6), spec.deg),
+        spec.doc, mp.nstr(spec.bound(32), 6), spec.deg),
         '// Max relative error 2^%.1f with the coefficients as stored, Horner rounding <= %.2f ulp.' % (
             float(mp.log(worst, 2)), horner)]
-    if spec.kind == 'd':
-        lines.append('// Pieces 0..%d hold D(z) / (z - z0); the caller multiplies by z - z0.' % (spec.zone - 1))
-    else:
-        lines.append('// Piece 0 holds R(z) / z; the caller multiplies by z.')
+    lines.append(spec.note)
     lines.append('alignas(64) inline constexpr Table32<%d> %s = {' % (spec.deg, spec.name))
     lines.append('    %s,' % fmt_row(rows['mid']))
     lines.append('    %s,' % fmt_row(rows['hi']))
@@ -727,6 +768,10 @@ def main():
                   'constexpr float kGeluTblEnd = %s;' % c_literal(round_to(gt_bound(GT_N), 'f'), 'f'),
                   'constexpr int kGeluRZone = %d;' % GT_ZONE_R,
                   'constexpr int kGeluDZone = %d;' % GT_ZONE_D,
+                  '// Piece of z for tanh: floor(z * kTanhTblS); the table ends at kTanhTblEnd.',
+                  'constexpr float kTanhTblS = %s;' % c_literal(TANH_S, 'f'),
+                  'constexpr float kTanhTblEnd = %s;' % c_literal(round_to(tanh_bound(TANH_N), 'f'), 'f'),
+                  'constexpr int kTanhshrinkZone = %d;' % TSHRINK_ZONE,
                   '// The roots z0 of the D tables as hi + lo: the derivatives are 0 at x = -z0.']
         for name, kind, fn, doc in GT_TABLES:
             if kind == 'd':

@@ -98,9 +98,9 @@ TA_HD I<V> iwhere(mask_t<V> m, I<V> a, I<V> b) { return m ? a : b; }
 
 // min(x, hi) / max(x, lo) that let NaN through.
 template <class V>
-TA_HD V cap(V x, scalar_t<V> hi) { return where<V>(x > splat<V>(hi), splat<V>(hi), x); }
+TA_HD V cap(V x, scalar_t<V> hi) { return lt_pick<V>(splat<V>(hi), x); }
 template <class V>
-TA_HD V floor_at(V x, scalar_t<V> lo) { return where<V>(x < splat<V>(lo), splat<V>(lo), x); }
+TA_HD V floor_at(V x, scalar_t<V> lo) { return gt_pick<V>(splat<V>(lo), x); }
 
 // Integer (|e| < 2^22 resp. 2^51) to floating point through the mantissa.
 template <class V>
@@ -569,12 +569,24 @@ TA_HD V log1p(V x) {
   return where<V>(mnot(x >= splat<V>(T(-1))), qnan<V>(), res);
 }
 
-// Hyperbolic tangent: a + a^3 P(a^2) below 0.625, 1 - (1 - tanh a) above,
-// where 1 - tanh a <= 0.45 comes with 1 + e^-2a carried exactly.
+// Float tanh and x - tanh(x) from 32-piece tables (defined with the other
+// tables below).
+template <class V>
+TA_HD V tanh_pw_f32(V x);
+template <class V>
+TA_HD V tanhshrink_pw_f32(V x);
+
+// Hyperbolic tangent. Host float with FMA: a 32-piece table (tanh_pw_f32;
+// without FMA its multiply-adds round twice, up to 1.6 ulp). Otherwise
+// a + a^3 P(a^2) below 0.625, 1 - (1 - tanh a) above, where 1 - tanh a <= 0.45
+// comes with 1 + e^-2a carried exactly.
 template <class V>
 TA_HD V tanh(V x) {
   using namespace detail;
   using T = scalar_t<V>;
+#if !defined(TA_DEVICE_CODE) && TA_HAS_FMA
+  if constexpr (sizeof(T) == 4) return tanh_pw_f32(x);
+#endif
   V a = abs(x);
   V t = a * a;
   V small = madd<V>(a * t, tanh_p(t), a);
@@ -582,8 +594,9 @@ TA_HD V tanh(V x) {
   return copysign(where<V>(a < splat<V>(T(coef::kTanhPolyMax)), small, big), x);
 }
 
-// x - tanh(x). The subtraction cancels for |x| up to ~2 (x^3/3 out of two
-// numbers of size x), so:
+// x - tanh(x). Host float with FMA: a 32-piece table (tanhshrink_pw_f32, as
+// tanh). Otherwise, as the subtraction cancels for |x| up to ~2 (x^3/3 out of
+// two numbers of size x):
 //  float, |x| < 0.75: x^3/3 + x^5 P(x^2) with x^3 formed exactly and 1/3 as
 //    a float pair; the fitted correction is at most 22% of the result.
 //  float, 0.75 <= |x| < 1: a polynomial in |x| - 0.875 (there the correction
@@ -599,6 +612,9 @@ TA_HD V tanhshrink(V x) {
   using namespace detail;
   using T = scalar_t<V>;
   using C = FP<T>;
+#if !defined(TA_DEVICE_CODE) && TA_HAS_FMA
+  if constexpr (sizeof(T) == 4) return tanhshrink_pw_f32(x);
+#endif
   V a = abs(x);
   V t = a * a;
   // Where a^3 approaches the denormal range its low part (cl below) would
@@ -1060,6 +1076,62 @@ TA_HD V table32_eval(const Table32<N>& t, detail::I<V> i, V z, V& c) {
   return q;
 }
 
+// ---------------------------------------------- float tanh from 32 pieces ---
+// tanh(z), z = |x|, on pieces of width 1/kTanhTblS (mathlib_tables.h), each
+// holding tanh(z) / z with its constant term as hi + lo, so that z (c + q)
+// rounds once where it matters (c z is exact inside the fused multiply-add).
+// z is clamped at kTanhPwMax, past the 9.0109 where tanh rounds to 1 in
+// float; the table gives 1 from 9.013 on (below that tanh is within 2^-33 of
+// the midpoint between 1 and the float below, closer than its last rounding
+// can tell, and either result is half an ulp away).
+constexpr float kTanhPwMax = 9.1f;
+static_assert(kTanhPwMax < coef::kTanhTblEnd, "the cap lies inside the table");
+
+template <class V>
+TA_HD V tanh_pw_f32(V x) {
+  using namespace detail;
+  // x clamped to +-kTanhPwMax with NaN passed through (cap and floor_at keep
+  // it), so that x (c + q) carries the sign and NaN by itself; a NaN lane
+  // reads any piece.
+  const V xc = floor_at(cap(x, kTanhPwMax), -kTanhPwMax);
+  const V zc = abs(xc);
+  V c;
+  const V q = table32_eval(coef::f32_tanh, to_int_nan(zc * coef::kTanhTblS), zc, c);
+  return madd<V>(c, xc, q * xc);
+}
+
+// x - tanh(x) = S(z) with the sign of x, S from a table on the same pieces as
+// tanh's: below z = 10/7 (kTanhshrinkZone) S(z) / z^3, so that the result
+// keeps its relative accuracy where x and tanh x cancel, and S itself above.
+// z^3 is formed as ch + cl, from a scaled z as in tanhshrink. Past the cap
+// the result is z - 1: 1 - tanh z is below an ulp of it there.
+template <class V>
+TA_HD V tanhshrink_pw_f32(V x) {
+  using namespace detail;
+  using C = FP<float>;
+  const V z = abs(x);
+  const auto in = z < splat<V>(kTanhPwMax);
+  const V zc = lt_pick<V>(z, splat<V>(kTanhPwMax));
+  const I<V> i = to_int(zc * coef::kTanhTblS);
+  V c;
+  const V q = table32_eval(coef::f32_tanhshrink, i, zc, c);
+  // Every lane is scaled (zc <= kTanhPwMax, so zs^3 stays finite): the
+  // products below are then exact, powers of 2 pass through them, and the
+  // final multiply by kCubeDown is exact too unless it rounds a subnormal
+  // result, once.
+  const V zs = zc * C::kCubeUp;
+  V th, tl, ch, cl;
+  two_prod<V>(zs, zs, th, tl);
+  two_prod<V>(zs, th, ch, cl);
+  cl = madd<V>(zs, tl, cl);
+  // (ch + cl)(c + q) on the pieces below the zone, (c + q) / kCubeDown above.
+  const auto zone = i < isplat<I<V>>(coef::kTanhshrinkZone);
+  ch = where<V>(zone, ch, splat<V>(1.0f / C::kCubeDown));
+  cl = where<V>(zone, cl, splat<V>(0.0f));
+  const V r = madd<V>(ch, c, madd<V>(ch, q, cl * c)) * C::kCubeDown;
+  return copysign(where<V>(in, r, z - 1.0f), x);
+}
+
 // The lanes the tables leave to gelu_pw_f32's far path: x <= -6 or NaN.
 template <class V>
 TA_HD mask_t<V> gelu_far(V x) {
@@ -1090,7 +1162,7 @@ TA_HD V gelu_pw_f32(V x, Slow slow, bool defer = false) {
   // z is clamped at 6, where the tables' R and D are below half an ulp of
   // x and of 1, so x - R and 1 - D round to x and 1 for every x >= 6 (and
   // +inf) with no select of their own; NaN lands there too (a far lane).
-  const V zc = where<V>(z < splat<V>(kGeluPwMax), z, splat<V>(kGeluPwMax));
+  const V zc = lt_pick<V>(z, splat<V>(kGeluPwMax));
   const detail::I<V> i = gelu_piece(zc);
   V c;
   const V q = table32_eval(table, i, zc, c);

@@ -142,6 +142,34 @@ TA_HD V where(mask_t<V> m, scalar_t<V> a, V b) { return where<V>(m, splat<V>(a),
 template <class V, std::enable_if_t<traits<V>::is_vector, int> = 0>
 TA_HD V where(mask_t<V> m, scalar_t<V> a, scalar_t<V> b) { return where<V>(m, splat<V>(a), splat<V>(b)); }
 
+// a < b ? a : b and a > b ? a : b lane by lane, NaN in either giving b: the
+// definition of x86's minps and maxps, which compilers do not put in place of
+// the compare and blend themselves.
+template <class V>
+TA_HD V lt_pick(V a, V b) {
+#if defined(TA_X86_AVX512)
+  if constexpr (std::is_same_v<V, vec<float, 16>>) return (V)_mm512_min_ps((__m512)a, (__m512)b);
+  if constexpr (std::is_same_v<V, vec<double, 8>>) return (V)_mm512_min_pd((__m512d)a, (__m512d)b);
+#endif
+#if defined(TA_X86_AVX2)
+  if constexpr (std::is_same_v<V, vec<float, 8>>) return (V)_mm256_min_ps((__m256)a, (__m256)b);
+  if constexpr (std::is_same_v<V, vec<double, 4>>) return (V)_mm256_min_pd((__m256d)a, (__m256d)b);
+#endif
+  return where<V>(a < b, a, b);
+}
+template <class V>
+TA_HD V gt_pick(V a, V b) {
+#if defined(TA_X86_AVX512)
+  if constexpr (std::is_same_v<V, vec<float, 16>>) return (V)_mm512_max_ps((__m512)a, (__m512)b);
+  if constexpr (std::is_same_v<V, vec<double, 8>>) return (V)_mm512_max_pd((__m512d)a, (__m512d)b);
+#endif
+#if defined(TA_X86_AVX2)
+  if constexpr (std::is_same_v<V, vec<float, 8>>) return (V)_mm256_max_ps((__m256)a, (__m256)b);
+  if constexpr (std::is_same_v<V, vec<double, 4>>) return (V)_mm256_max_pd((__m256d)a, (__m256d)b);
+#endif
+  return where<V>(a > b, a, b);
+}
+
 template <class M>
 TA_HD M mand(M a, M b) {
   if constexpr (std::is_same_v<M, bool>) return a && b; else return a & b;
@@ -241,6 +269,18 @@ TA_HD ivec_t<V> to_int(V v) {
   } else {
     return static_cast<ivec_t<V>>(v);
   }
+}
+// to_int where NaN lanes may come in and get some integer: x86's conversion
+// is defined for them (it gives INT_MIN); elsewhere they are zeroed first.
+template <class V>
+TA_HD ivec_t<V> to_int_nan(V v) {
+#if defined(TA_X86_AVX512)
+  if constexpr (std::is_same_v<V, vec<float, 16>>) return (ivec_t<V>)_mm512_cvttps_epi32((__m512)v);
+#endif
+#if defined(TA_X86_AVX2)
+  if constexpr (std::is_same_v<V, vec<float, 8>>) return (ivec_t<V>)_mm256_cvttps_epi32((__m256)v);
+#endif
+  return to_int(where<V>(v == v, v, splat<V>(scalar_t<V>(0))));
 }
 template <class V>
 TA_HD V to_fp(ivec_t<V> i) {
