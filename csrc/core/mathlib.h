@@ -254,9 +254,39 @@ TA_HD V scale_by(V y, V nf, I<V> n) {
   return ldexp2<V>(y, n);
 }
 
+// scale_by(y, nf, n) for the lanes with x >= lo (or NaN), and `fill` in the
+// lanes below, whose result is known without the scaling. Where the scaling
+// would produce a number below the normal range, an x86 core finishes
+// vscalefps in microcode, at about a hundred times its cost, once per
+// vector: the -inf lanes of a masked softmax made it five times slower. On
+// AVX-512 those lanes are masked off the instruction, at no cost. Other
+// builds scale by multiplications, which slow down too where they
+// underflow, but keeping those lanes out would take selects that cost them
+// 10-30% in the common case: they scale every lane, and replace the lanes
+// below by `fill` unless kUnderflows says that the scaling gives fill (+0)
+// there anyway. (A caller that replaces the arguments of those lanes, as
+// exp_nonpos_pair_f32 does, avoids the underflow everywhere.)
+template <bool kUnderflows = false, class V>
+TA_HD V scale_unless_below(V y, V nf, I<V> n, V x, scalar_t<V> lo, V fill = V{}) {
+#if defined(TA_X86_AVX512)
+  if constexpr (kZmm<V>) {
+    if constexpr (sizeof(scalar_t<V>) == 4) {
+      const __mmask16 k = _mm512_cmp_ps_mask((__m512)x, _mm512_set1_ps(lo), _CMP_NLT_UQ);
+      return (V)_mm512_mask_scalef_ps((__m512)fill, k, (__m512)y, (__m512)nf);
+    } else {
+      const __mmask8 k = _mm512_cmp_pd_mask((__m512d)x, _mm512_set1_pd(lo), _CMP_NLT_UQ);
+      return (V)_mm512_mask_scalef_pd((__m512d)fill, k, (__m512d)y, (__m512d)nf);
+    }
+  }
+#endif
+  if constexpr (kUnderflows) return scale_by<V>(y, nf, n);
+  else return where<V>(x < splat<V>(lo), fill, scale_by<V>(y, nf, n));
+}
+
 // e^x from exp_unscaled_f32 (with lo: e^x - result, to about a quarter ulp,
-// scaled alike). x is clamped to [kExpLo, kExpHi]; ldexp2 takes the one-factor
-// scaling wherever every lane allows it.
+// scaled alike). x is clamped to [kExpLo, kExpHi], where e^x rounds to 0
+// (on AVX-512 without a scaling: scale_unless_below); ldexp2 takes the
+// one-factor scaling wherever every lane allows it.
 template <class V>
 TA_HD V exp_f32(V x, V* lo = nullptr) {
   using C = FPV<V>;
@@ -264,8 +294,8 @@ TA_HD V exp_f32(V x, V* lo = nullptr) {
   V nf;
   V y = exp_unscaled_f32(floor_at(cap(x, C::kExpHi), C::kExpLo), n, lo, &nf);
   if constexpr (kZmm<V>) {
-    if (lo) *lo = scale_by<V>(*lo, nf, n);
-    return scale_by<V>(y, nf, n);
+    if (lo) *lo = scale_unless_below<true, V>(*lo, nf, n, x, C::kExpLo);
+    return scale_unless_below<true, V>(y, nf, n, x, C::kExpLo);
   }
   if (normal_exps<V>(n)) {
     V sc = exp2i<V>(n);
@@ -277,11 +307,18 @@ TA_HD V exp_f32(V x, V* lo = nullptr) {
 }
 
 // e^x for x clamped to [kExpLo, kExpHi] (or NaN): the top still overflows to
-// inf through the scaling and the bottom still rounds to 0.
+// inf through the scaling and the bottom still rounds to 0. With the
+// unclamped argument xu, the lanes below kExpLo give 0 without the scaling
+// (scale_unless_below).
 template <class V>
 TA_HD V exp_clamped(V x) {
   ExpParts<V> p = exp_parts(x, V{});
   return scale_by<V>(p.s + p.tail, p.nf, p.n);
+}
+template <class V>
+TA_HD V exp_clamped(V x, V xu) {
+  ExpParts<V> p = exp_parts(x, V{});
+  return scale_unless_below<true, V>(p.s + p.tail, p.nf, p.n, xu, FPV<V>::kExpLo);
 }
 
 // The same as hi + lo: hi = exp_clamped(x), lo its rounding error (exact
@@ -505,7 +542,7 @@ template <class V>
 TA_HD V exp(V x) {
   using C = detail::FP<scalar_t<V>>;
   if constexpr (sizeof(scalar_t<V>) == 4) return detail::exp_f32(x);
-  else return detail::exp_clamped(detail::floor_at(detail::cap(x, C::kExpHi), C::kExpLo));
+  else return detail::exp_clamped(detail::floor_at(detail::cap(x, C::kExpHi), C::kExpLo), x);
 }
 
 // e^x - 1.
@@ -763,16 +800,19 @@ TA_HD V gelu_deriv_f32_exp(V x) {
 // e^(xh + xl) for float xh <= 0 (or NaN), xl a correction below an ulp of
 // xh: the pair enters the reduction, so the result is rounded about once
 // (softmax's e^(x - max) with x - max carried exactly). Below kExpLo the
-// result is 0 and xl (NaN for xh = -inf) is not read.
+// result is 0, without a scaling into the subnormals (the masked lanes of a
+// softmax), and xl (NaN for xh = -inf) is not read.
 template <class V>
 TA_HD V exp_nonpos_pair_f32(V xh, V xl) {
   using C = detail::FP<float>;
   const auto low = xh < splat<V>(C::kExpLo);
   detail::I<V> n;
   V lo, nf;
-  const V y = detail::exp_unscaled_f32_pair(where<V>(low, splat<V>(C::kExpLo - 46.0f), xh),
-                                            where<V>(low, splat<V>(0.0f), xl), n, lo, &nf);
-  return detail::scale_by<V>(y, nf, n);
+  // The lanes below are evaluated at 0 (on every instruction set: this is
+  // the exp of softmax, whose masked lanes are common) and replaced.
+  const V y = detail::exp_unscaled_f32_pair(where<V>(low, splat<V>(0.0f), xh), where<V>(low, splat<V>(0.0f), xl),
+                                            n, lo, &nf);
+  return detail::scale_unless_below<false, V>(y, nf, n, xh, C::kExpLo);
 }
 
 // ---------------------------------------- float logistic, one division ---
@@ -797,7 +837,6 @@ struct LogisticF32 {
   V p, pl, nf, E, El, d;  // e^-|t| = E + El = (p + pl) 2^n, p rounded, d = 1 + E rounded
   I<V> n;
   mask_t<V> pos;   // t >= 0
-  mask_t<V> gone;  // t < -kFar: m sigmoid(t) underflows for |m| < 2^23
 };
 // Left of -kFar (= kExpLo - 16) e^t is 2^-173 or less: the scaled results
 // underflow to zero for every m the activations pass.
@@ -808,7 +847,6 @@ TA_HD LogisticF32<V> logistic_f32(V th, V tl) {
   LogisticF32<V> L;
   L.pos = th >= splat<V>(0.0f);
   const V a = floor_at(-abs(th), -kLogisticFar);
-  L.gone = th < splat<V>(-kLogisticFar);
   if constexpr (kPair) {
     // Where |t| is capped, tl belongs to the uncapped t (and may be huge).
     const V tlc = where<V>(abs(th) > splat<V>(kLogisticFar), splat<V>(0.0f), tl);
@@ -817,9 +855,12 @@ TA_HD LogisticF32<V> logistic_f32(V th, V tl) {
     (void)tl;
     L.p = exp_unscaled_f32(a, L.n, &L.pl, &L.nf);
   }
-  // pl, El: exact; unused (and removed) where only p and E are read.
-  L.E = scale_by<V>(L.p, L.nf, L.n);
-  L.El = scale_by<V>(L.pl, L.nf, L.n);
+  // pl, El: exact; unused (and removed) where only p and E are read. Past
+  // kLogisticFar, E and El are 0: kept out of the scaling, which would
+  // underflow slowly (scale_unless_below).
+  const V na = -abs(th);
+  L.E = scale_unless_below<true, V>(L.p, L.nf, L.n, na, -kLogisticFar);
+  L.El = scale_unless_below<true, V>(L.pl, L.nf, L.n, na, -kLogisticFar);
   L.d = 1.0f + L.E;
   return L;
 }
@@ -844,12 +885,13 @@ TA_HD void logistic_s_sn(const LogisticF32<V>& L, V r, V& s, V& sn) {
   sn = where<V>(L.pos, madd<V>(L.El, r, L.E * r), r);
 }
 
-// y on the right, y 2^n on the left, and zero with m's sign far left.
+// y on the right, y 2^n on the left, and zero with m's sign far left (kept
+// out of the scaling: scale_unless_below). th is logistic_f32's argument.
 template <class V>
-TA_HD V logistic_finish(const LogisticF32<V>& L, V y, V m) {
+TA_HD V logistic_finish(const LogisticF32<V>& L, V y, V m, V th) {
   const V zero = splat<V>(0.0f);
-  const V sc = scale_by<V>(y, where<V>(L.pos, zero, L.nf), iwhere<V>(L.pos, isplat<I<V>>(0), L.n));
-  return where<V>(L.gone, sign_bit(m), sc);
+  return scale_unless_below<false, V>(y, where<V>(L.pos, zero, L.nf), iwhere<V>(L.pos, isplat<I<V>>(0), L.n), th,
+                               -kLogisticFar, sign_bit(m));
 }
 }  // namespace detail
 
@@ -857,7 +899,7 @@ TA_HD V logistic_finish(const LogisticF32<V>& L, V y, V m) {
 template <bool kPair, class V>
 TA_HD V mul_sigmoid_f32(V m, V th, V tl) {
   const auto L = detail::logistic_f32<kPair>(th, tl);
-  return detail::logistic_finish(L, where<V>(L.pos, m, m * L.p) / L.d, m);
+  return detail::logistic_finish(L, where<V>(L.pos, m, m * L.p) / L.d, m, th);
 }
 
 // sigmoid(t) (1 + c sigmoid(-t)) for float, from the same single division:
@@ -872,7 +914,7 @@ TA_HD V sigmoid_1p_f32(V c, V th, V tl, V cl = V{}) {
   detail::logistic_s_sn(L, detail::logistic_recip(L), s, sn);
   V one_p = madd<V>(c, sn, 1.0f);
   if constexpr (kCPair) one_p = madd<V>(cl, sn, one_p);
-  return detail::logistic_finish(L, s * one_p, splat<V>(0.0f));
+  return detail::logistic_finish(L, s * one_p, splat<V>(0.0f), th);
 }
 
 // sigmoid(t) sigmoid(-t) for float: r e r right, p r r 2^n left.
@@ -881,7 +923,7 @@ TA_HD V sigmoid_prod_f32(V t) {
   const auto L = detail::logistic_f32<false>(t, V{});
   V s, sn;
   detail::logistic_s_sn(L, detail::logistic_recip(L), s, sn);
-  return detail::logistic_finish(L, s * sn, splat<V>(0.0f));
+  return detail::logistic_finish(L, s * sn, splat<V>(0.0f), t);
 }
 
 // Logistic sigmoid 1 / (1 + e^-x), as num / (1 + e^-|x|) with num = 1 or

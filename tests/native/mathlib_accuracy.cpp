@@ -433,6 +433,75 @@ bool dump(const Func& fn, uint64_t n, const std::string& dir) {
   return ok;
 }
 
+// simd::DivideBy against the division, bit for bit, through the vector
+// path: every float numerator in [1/2, 1] by divisors across [1, 2^20), every
+// float divisor in [1, 2) for a few numerators, and random pairs with the
+// numerator's exponent spread from 1 down into the subnormals (where an
+// unscaled residual would underflow). Returns the number of mismatches and
+// describes the first in `msg`.
+template <class T>
+uint64_t check_divide(std::string& msg) {
+  using V = native<T>;
+  using U = typename Fmt<T>::U;
+  constexpr int W = (int)(sizeof(V) / sizeof(T));
+  constexpr int kMant = sizeof(T) == 4 ? 23 : 52, kBias = sizeof(T) == 4 ? 127 : 1023;
+  uint64_t bad = 0, state = 0x9e3779b97f4a7c15ull;
+  const auto next = [&] {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  const auto with_exp = [](int e, uint64_t m) {
+    return from_bits<T>((U)(((U)e << kMant) | ((U)m & (((U)1 << kMant) - 1))));
+  };
+  const auto test = [&](const T* n, const T* s) {
+    V nv, sv;
+    for (int i = 0; i < W; ++i) nv[i] = n[i], sv[i] = s[i];
+    V q = ta::simd::DivideBy<V>(sv)(nv);
+    for (int i = 0; i < W; ++i) {
+      if (to_bits(q[i]) == to_bits(n[i] / s[i])) continue;
+      if (bad++ == 0) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, " [%.17g / %.17g = %.17g, got %.17g]", (double)n[i], (double)s[i],
+                      (double)(n[i] / s[i]), (double)q[i]);
+        msg += buf;
+      }
+    }
+  };
+  T n[W], s[W];
+  // One divisor per vector, as in a softmax row.
+  for (int d = 0; d < 8; ++d) {
+    const T sd = with_exp(kBias + (int)(next() % 20), next());
+    for (int i = 0; i < W; ++i) s[i] = sd;
+    const U lo = to_bits(T(0.5)), hi = sizeof(T) == 4 ? to_bits(T(1)) : lo + ((U)1 << 22);
+    for (U b = lo; b <= hi; b += W) {
+      for (int i = 0; i < W; ++i) n[i] = from_bits<T>(std::min<U>(b + i, hi));
+      test(n, s);
+    }
+  }
+  // Every divisor in [1, 2) (float; 2^22 of them for double).
+  const U s_lo = to_bits(T(1)), s_n = sizeof(T) == 4 ? ((U)1 << 23) : ((U)1 << 22);
+  for (const T nd : {T(1), T(0.75), T(0x1.fffffep-1), T(0x1.2345p-100), T(0x1.8p-140)}) {
+    for (int i = 0; i < W; ++i) n[i] = nd;
+    for (U b = 0; b < s_n; b += W) {
+      for (int i = 0; i < W; ++i) s[i] = from_bits<T>(s_lo + std::min<U>(b + i, s_n - 1));
+      test(n, s);
+    }
+  }
+  // Random pairs; numerators down into the subnormals, and zeros.
+  for (int r = 0; r < (1 << 22) / W; ++r) {
+    for (int i = 0; i < W; ++i) {
+      const uint64_t a = next(), b = next();
+      const int e = (int)(a % (kBias + 1));  // biased exponent 0 (subnormal) to kBias (2^0)
+      n[i] = (a >> 40) % 97 == 0 ? T(0) : with_exp(e, b);
+      s[i] = with_exp(kBias + (int)((a >> 20) % 24), b >> 7);
+    }
+    test(n, s);
+  }
+  return bad;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -502,6 +571,15 @@ int main(int argc, char** argv) {
           std::printf("    worst: f(%.17g) = %.17g, reference %.21Lg\n", st.max_at, st.max_out, st.max_ref);
       }
       std::fflush(stdout);
+    }
+  }
+  if (only.empty()) {
+    for (int dt = 0; dt < 2; ++dt) {
+      std::string msg;
+      const uint64_t bad = dt == 0 ? check_divide<float>(msg) : check_divide<double>(msg);
+      ok &= bad == 0;
+      std::printf("%-12s %-6s %" PRIu64 " quotients differ from the division  %s%s\n", "divide_by",
+                  dt ? "double" : "float", bad, bad ? "FAIL" : "ok", msg.c_str());
     }
   }
   std::printf("%s\n", ok ? "ALL OK" : "FAILURES");
