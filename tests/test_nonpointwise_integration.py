@@ -305,9 +305,12 @@ def test_every_supported_isa_agrees():
                 torch.testing.assert_close(a, b, msg=f"{isa} {dt} result {i}")
 
 
-def test_results_are_bitwise_identical_for_any_thread_count():
+@pytest.mark.parametrize("rows,cols", [(301, 1100), (4099, 10), (1500, 64)], ids=["long", "short10", "short64"])
+def test_results_are_bitwise_identical_for_any_thread_count(rows, cols):
+    """Short rows run in tiles of rows, whose boundaries move with the
+    threads' shares of the rows."""
     threads = torch.get_num_threads()
-    inputs = layouts_for(torch.float32, rows=301, cols=1100)
+    inputs = layouts_for(torch.float32, rows=rows, cols=cols)
     try:
         outs = []
         for n in (1, 2, 3):
@@ -318,3 +321,47 @@ def test_results_are_bitwise_identical_for_any_thread_count():
     for other in outs[1:]:
         for i, (a, b) in enumerate(zip(outs[0], other)):
             assert torch.equal(a, b), f"result {i}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64", "bf16", "f16"])
+@pytest.mark.parametrize("cols", [1, 7, 16, 17, 64])
+def test_short_rows_give_the_same_bits_in_every_layout(dtype, cols):
+    """The forward kernels run rows of up to 64 elements one row per lane
+    whatever their layout (contiguous rows are transposed into tiles), so a
+    row's results do not depend on where it lies, nor on how many rows come
+    with it (partial groups of lanes, several tiles). The backward kernels
+    keep the row path for contiguous rows: their gradients are checked
+    against the first layout's to the dtype's tolerance."""
+    g = torch.Generator().manual_seed(5)
+    rows = 300
+    x = (torch.randn(rows, cols, generator=g, dtype=torch.float64) * 4).to(dtype)
+    gy = torch.randn(rows, cols, generator=g, dtype=torch.float64).to(dtype)
+    t = torch.randint(0, cols, (rows,), generator=g)
+    variants = {
+        "contiguous": lambda a: a.contiguous(),
+        "adjacent rows": lambda a: a.t().contiguous().t(),
+        "strided": lambda a: torch.zeros(rows, 2 * cols, dtype=dtype)[:, ::2].copy_(a),
+        "one row": lambda a: a[:1].contiguous(),
+        "33 rows": lambda a: a[:33].contiguous(),
+    }
+
+    def results(xx, gg, tt):
+        out = []
+        for name in ("softmax", "log_softmax", "softmin"):
+            xa = xx.detach().requires_grad_(True)
+            y = getattr(F, name)(xa, 1)
+            out += [y, torch.autograd.grad(y, xa, gg)[0]]
+        xa = xx.detach().requires_grad_(True)
+        loss = F.cross_entropy(xa, tt, reduction="none")
+        out += [loss, torch.autograd.grad(loss.sum(), xa)[0]]
+        return [o.contiguous() for o in out]
+
+    base = results(x, gy, t)
+    for vname, make in variants.items():
+        n = make(x).shape[0]
+        got = results(make(x), make(gy), t[:n])
+        for i, (a, b) in enumerate(zip(got, base)):
+            if i % 2 == 0:  # forward results
+                assert torch.equal(a, b[:n]), f"{vname}: result {i}"
+            else:
+                torch.testing.assert_close(a, b[:n], msg=lambda m: f"{vname}: result {i}: {m}")

@@ -4,27 +4,30 @@
 // from PyTorch is included and everything lives in the ISA's namespace.
 //
 // Row kernels (softmax family, cross entropy) see a reduced dimension of
-// length n. Three layouts are handled without copies of whole tensors:
+// length n. Three paths, none of which copies a whole tensor:
 //   row path     the reduced dimension is contiguous in every operand that
-//                runs along it: one row at a time, lanes along the row;
-//   column path  consecutive rows are adjacent in memory (the reduced
-//                dimension of an NCHW tensor, a transposed matrix): W rows at
-//                a time, one row per lane, no horizontal reductions;
+//                runs along it (and, for a forward body, the rows are longer
+//                than kShortRow): one row at a time, lanes along the row;
+//   column path  rows adjacent in memory (the reduced dimension of an NCHW
+//                tensor, a transposed matrix), and for the forward bodies
+//                rows up to kShortRow long in any layout: W rows at a time,
+//                one row per lane, no reductions across lanes (short rows
+//                not adjacent are transposed into tiles: drive_columns);
 //   gather path  anything else: each row is copied into a contiguous buffer,
 //                run through the row path, and the outputs copied back.
-// The path depends on the layout alone, and within a path every row is
-// computed the same way wherever it falls, so results do not depend on the
-// number of threads. Rows of different layouts may differ in the last bits
-// (the sums run in a different order).
+// The path depends on the body, the layout and n alone, and within a path
+// every row is computed the same way wherever it falls, so results do not
+// depend on the number of threads. Rows of different paths may differ in
+// the last bits (the sums run in a different order).
 //
 // Reductions keep one partial result per lane. The normaliser of
-// log_softmax, of softmax on the column path and of cross entropy uses an
-// online maximum (online_lse1p): per block of kBlock vectors the running sum
-// is rescaled once to the new maximum, so memory is read once and exp runs
-// once per element; a lane that has seen only -inf keeps the sum 0 instead
-// of exp(-inf - (-inf)) = NaN. The sum is kept less its maximum's term, 1,
-// so that log of it is log1p of a number that is not rounded against 1.
-// softmax along a contiguous row takes the maximum first (row_softmax).
+// log_softmax and of cross entropy uses an online maximum (online_lse1p):
+// per block of kBlock vectors the running sum is rescaled once to the new
+// maximum, so memory is read once and exp runs once per element; a lane
+// that has seen only -inf keeps the sum 0 instead of exp(-inf - (-inf)) =
+// NaN. The sum is kept less its maximum's term, 1, so that log of it is
+// log1p of a number that is not rounded against 1. softmax takes the
+// maximum first (softmax_direct).
 #pragma once
 
 #include <algorithm>
@@ -247,6 +250,100 @@ TA_HD V total(V v) {
 }
 
 // ---------------------------------------------------------- the driver ---
+// Bytes of a column tile (all of its row operands), and its most rows.
+constexpr int64_t kTileBytes = 48 * 1024;
+constexpr int64_t kTileRows = 256;
+// Rows up to this length run on the column path whatever their layout, for
+// the bodies that ask for it (kShortRowsAsColumns): the forward ones, whose
+// reductions across lanes on the row path (a maximum, sums in double, a
+// log) cost a short row more than its elements do. (A backward body's are
+// cheaper than the transposition of its three operands.)
+constexpr int64_t kShortRow = 64;
+template <class Body, class = void> struct ShortRowsAsColumns : std::false_type {};
+template <class Body>
+struct ShortRowsAsColumns<Body, std::void_t<decltype(Body::kShortRowsAsColumns)>>
+    : std::bool_constant<Body::kShortRowsAsColumns> {};
+
+// nr rows of n elements of kSize bytes from one layout to another (steps in
+// bytes between rows and between elements). Adjacent rows move as runs.
+template <int kSize>
+void copy_rows(char* dst, int64_t d_row, int64_t d_elem, const char* src, int64_t s_row, int64_t s_elem,
+               int64_t nr, int64_t n) {
+  if (d_row == kSize && s_row == kSize) {
+    for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * d_elem, src + i * s_elem, nr * kSize);
+    return;
+  }
+  for (int64_t j = 0; j < nr; ++j)
+    for (int64_t i = 0; i < n; ++i) std::memcpy(dst + j * d_row + i * d_elem, src + j * s_row + i * s_elem, kSize);
+}
+inline void copy_rows(int64_t size, char* dst, int64_t d_row, int64_t d_elem, const char* src, int64_t s_row,
+                      int64_t s_elem, int64_t nr, int64_t n) {
+  switch (size) {
+    case 1: return copy_rows<1>(dst, d_row, d_elem, src, s_row, s_elem, nr, n);
+    case 2: return copy_rows<2>(dst, d_row, d_elem, src, s_row, s_elem, nr, n);
+    case 4: return copy_rows<4>(dst, d_row, d_elem, src, s_row, s_elem, nr, n);
+    default: return copy_rows<8>(dst, d_row, d_elem, src, s_row, s_elem, nr, n);
+  }
+}
+
+// The column path. Rows adjacent in memory (the reduced dimension of an
+// NCHW tensor) run in place, W at a time. Short rows of any other layout
+// are copied, up to kTileRows of them, into a tile laid out that way (a
+// transposition for contiguous rows), run there, and their outputs copied
+// back. A lane sees its own row's values in the same order either way, so
+// a row's result does not depend on its layout or its neighbours.
+template <class Body>
+void drive_columns(const RowCall& c, const Body& body) {
+  constexpr int K = Body::kOps;
+  constexpr int W = Body::W;
+  char* ptr[K];
+  int64_t row_bytes = 0;  // per element of a row, all row operands
+  for (int k = 0; k < K; ++k)
+    if (Body::row(k)) row_bytes += Body::size(k);
+  bool adjacent = true;
+  for (int k = 0; k < K; ++k) adjacent &= !Body::row(k) || c.strides[k] == Body::size(k);
+  if (adjacent) {
+    for (int64_t r = 0; r < c.nrows; r += W) {
+      const int nl = static_cast<int>(std::min<int64_t>(W, c.nrows - r));
+      for (int k = 0; k < K; ++k) ptr[k] = c.data[k] + r * c.strides[k];
+      body(ColCtx{ptr, c.dim_strides, c.strides, nl, c.n});
+    }
+    return;
+  }
+  const int64_t fit = kTileBytes / std::max<int64_t>(1, row_bytes * c.n) / W * W;
+  const int64_t rows = std::min(std::max<int64_t>(W, std::min(fit, kTileRows)), (c.nrows + W - 1) / W * W);
+  static thread_local std::vector<char> buf;
+  int64_t offset[K], total_bytes = 0;
+  for (int k = 0; k < K; ++k) {
+    offset[k] = total_bytes;
+    if (Body::row(k)) total_bytes += (rows * c.n * Body::size(k) + 63) / 64 * 64;
+  }
+  if (buf.size() < static_cast<size_t>(total_bytes + 64)) buf.resize(static_cast<size_t>(total_bytes + 64));
+  char* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+  int64_t ds[K], rs[K];
+  for (int k = 0; k < K; ++k) {
+    ds[k] = Body::row(k) ? rows * Body::size(k) : c.dim_strides[k];
+    rs[k] = Body::row(k) ? Body::size(k) : c.strides[k];
+  }
+  for (int64_t r0 = 0; r0 < c.nrows; r0 += rows) {
+    const int64_t nr = std::min(rows, c.nrows - r0);
+    for (int k = Body::kOut; k < K; ++k)
+      if (Body::row(k))
+        copy_rows(Body::size(k), base + offset[k], rs[k], ds[k], c.data[k] + r0 * c.strides[k], c.strides[k],
+                  c.dim_strides[k], nr, c.n);
+    for (int64_t g = 0; g < nr; g += W) {
+      const int nl = static_cast<int>(std::min<int64_t>(W, nr - g));
+      for (int k = 0; k < K; ++k)
+        ptr[k] = Body::row(k) ? base + offset[k] + g * Body::size(k) : c.data[k] + (r0 + g) * c.strides[k];
+      body(ColCtx{ptr, ds, rs, nl, c.n});
+    }
+    for (int k = 0; k < Body::kOut; ++k)
+      if (Body::row(k))
+        copy_rows(Body::size(k), c.data[k] + r0 * c.strides[k], c.strides[k], c.dim_strides[k], base + offset[k],
+                  rs[k], ds[k], nr, c.n);
+  }
+}
+
 // Runs a row body over a RowCall in the path its layout allows. Body has
 // kOps operands (kOut outputs first); row(k) is true for the operands that
 // run along the reduced dimension, size(k) is an operand's element size, and
@@ -263,6 +360,10 @@ void drive(const RowCall& c, const Body& body) {
   char* ptr[K];
   int64_t elem[K];
   for (int k = 0; k < K; ++k) elem[k] = c.dim_strides[k];
+  if (ShortRowsAsColumns<Body>::value && c.n <= kShortRow) {
+    drive_columns(c, body);
+    return;
+  }
   if (row_fast) {
     for (int64_t r = 0; r < c.nrows; ++r) {
       for (int k = 0; k < K; ++k) ptr[k] = c.data[k] + r * c.strides[k];
@@ -271,11 +372,7 @@ void drive(const RowCall& c, const Body& body) {
     return;
   }
   if (col_fast) {
-    for (int64_t r = 0; r < c.nrows; r += Body::W) {
-      const int nl = static_cast<int>(std::min<int64_t>(Body::W, c.nrows - r));
-      for (int k = 0; k < K; ++k) ptr[k] = c.data[k] + r * c.strides[k];
-      body(ColCtx{ptr, c.dim_strides, c.strides, nl, c.n});
-    }
+    drive_columns(c, body);
     return;
   }
   // Gather path: rows copied to contiguous buffers.
@@ -429,6 +526,18 @@ TA_HD V log_sum(V& m, V t, V c) {
   } else {
     const C ninf = -std::numeric_limits<C>::infinity();
     const C mx = hmax(m);
+    // The lanes' factors e^(m_i - mx), a vector of doubles at a time: an exp
+    // per lane cost more than the rest of a row of a thousand elements.
+    using VD = native<double>;
+    constexpr int L = traits<V>::lanes, LD = traits<VD>::lanes;
+    static_assert(L % LD == 0, "whole vectors of doubles");
+    double f[L];
+    for (int b = 0; b < L; b += LD) {
+      VD md;
+      for (int i = 0; i < LD; ++i) md[i] = m[b + i];
+      const VD e = exp_minus<VD>(md, splat<VD>(static_cast<double>(mx)));
+      __builtin_memcpy(f + b, &e, sizeof(VD));
+    }
     double s = 0, err = 0;
     const auto add = [&](double v) {
       double hi, lo;
@@ -437,15 +546,15 @@ TA_HD V log_sum(V& m, V t, V c) {
       err += lo;
     };
     bool one = false;
-    for (int i = 0; i < traits<V>::lanes; ++i) {
+    for (int i = 0; i < L; ++i) {
       if (m[i] == mx && !one) {
         one = true;
         add(t[i]);
         add(c[i]);
       } else if (m[i] != ninf) {  // a lane of -inf has 1 + t = 0
-        const double f = m[i] == mx ? 1.0 : exp_minus<double>(m[i], mx);
-        add(f * (1.0 + static_cast<double>(t[i])));
-        add(f * static_cast<double>(c[i]));
+        const double fi = m[i] == mx ? 1.0 : f[i];
+        add(fi * (1.0 + static_cast<double>(t[i])));
+        add(fi * static_cast<double>(c[i]));
       }
     }
     m = splat<V>(mx);
@@ -453,30 +562,37 @@ TA_HD V log_sum(V& m, V t, V c) {
   }
 }
 
-// Softmax of one contiguous row with one exp per element (exp dominates the
-// cost): the maximum, then e = exp(x - max) kept while it is summed, then
-// e / sum. A row of -inf gives exp(-inf + inf) = NaN, as in PyTorch; a NaN
-// maximum makes the row NaN. The e's go straight into a float32 or float64
-// output and through a per-thread buffer in the compute type otherwise, so
-// that the low-precision output is rounded once, from e times the
-// reciprocal of the sum.
-template <class SY, class YSeq, class XL>
-void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
+// Softmax with one exp per element (exp dominates the cost): the maximum,
+// then e = exp(x - max) kept while it is summed, then e / sum; per row on
+// the row path, per lane on the column path. A row of -inf gives
+// exp(-inf + inf) = NaN, as in PyTorch; a NaN maximum makes the row NaN.
+// The e's go straight into a float32 or float64 output and through a
+// per-thread buffer in the compute type otherwise, so that the
+// low-precision output is rounded once, from e times the reciprocal of the
+// sum.
+template <class Ctx, class SY, class YSeq, class XL>
+void softmax_direct(const YSeq& y, const XL& xl, int64_t nv) {
   using V = V_t<SY>;
   using C = C_t<SY>;
   constexpr int W = kLanes<SY>;
-  const V mx = splat<V>(hmax(max_over(xl, 0, nv, splat<V>(-std::numeric_limits<C>::infinity()))));
-  // The sum starts from 1 (taken off in compensated_total) so that
-  // add_compensated<true> keeps every addition's error (as online_lse1p).
+  V mx = max_over(xl, 0, nv, splat<V>(-std::numeric_limits<C>::infinity()));
+  if constexpr (!Ctx::kCol) mx = splat<V>(hmax(mx));
+  // The sum starts from 1 (taken off below) so that add_compensated<true>
+  // keeps every addition's error (as online_lse1p); acc - 1 is exact for
+  // rows shorter than 2^24 (float).
   V acc = splat<V>(C(1)), err = splat<V>(C(0));
+  const auto sum = [&] {
+    if constexpr (Ctx::kCol) return (acc - C(1)) + err;
+    else return splat<V>(compensated_total(acc, err, 1.0));
+  };
   if constexpr (std::is_same_v<R_t<SY>, C>) {
     for (int64_t k = 0; k < nv; ++k) {
       const V e = exp_minus(xl(k), mx);
       add_compensated<true>(acc, err, e);
       y.store(k, e);
     }
-    const V sum = splat<V>(compensated_total(acc, err, 1.0));
-    for (int64_t k = 0; k < nv; ++k) y.store(k, y.load(k, C(0)) / sum);
+    const DivideBy<V> div(sum());
+    for (int64_t k = 0; k < nv; ++k) y.store(k, div(y.load(k, C(0))));
   } else {
     static thread_local std::vector<C> buf;
     if (buf.size() < static_cast<size_t>(nv * W)) buf.resize(static_cast<size_t>(nv * W));
@@ -489,7 +605,7 @@ void row_softmax(const YSeq& y, const XL& xl, int64_t nv) {
     // One reciprocal instead of a division per element (7-8% of the time
     // of a bfloat16 row): its extra rounding, an ulp of float at most, is
     // far below the output's half ulp.
-    const V inv = splat<V>(C(1) / compensated_total(acc, err, 1.0));
+    const V inv = C(1) / sum();
     for (int64_t k = 0; k < nv; ++k) {
       V e;
       __builtin_memcpy(&e, b + k * W, sizeof(V));
@@ -509,6 +625,7 @@ TA_HD V signed_by(V v) {
 template <class SX, class SY>
 struct SoftmaxFwd {
   static constexpr int kOps = 2, kOut = 1;
+  static constexpr bool kShortRowsAsColumns = true;
   static constexpr bool row(int) { return true; }
   static constexpr int64_t size(int k) { return k == 0 ? sizeof(R_t<SY>) : sizeof(R_t<SX>); }
   static constexpr int W = kLanes<SY>;
@@ -533,13 +650,7 @@ struct SoftmaxFwd {
     const auto xl = [&](int64_t k) { return signed_by<kNeg>(x.load(k, pad)); };
     V mx, t, c;
     if (!log) {
-      if constexpr (Ctx::kCol) {
-        online_lse1p(xl, nv, kOnlineBlock<Ctx>, mx, t, c, [](V) {}, [](int64_t, V) {});
-        const V sum = (C(1) + t) + c;
-        for (int64_t k = 0; k < nv; ++k) y.store(k, exp_minus(xl(k), mx) / sum);
-      } else {
-        row_softmax<SY>(y, xl, nv);
-      }
+      softmax_direct<Ctx, SY>(y, xl, nv);
       return;
     }
     // (x - max) - log1p(E): the two terms have opposite signs, so nothing
@@ -698,6 +809,7 @@ struct SoftmaxDbwd {
 template <class S, CeFwd kKind>
 struct CeForward {
   static constexpr bool kProb = kKind == CeFwd::Prob;
+  static constexpr bool kShortRowsAsColumns = true;
   static constexpr int kOps = 5, kOut = 3;
   using V = V_t<S>;
   using C = C_t<S>;
