@@ -130,7 +130,8 @@ def test_every_op_is_benchmarked():
     names = set(bench.CASES_BY_NAME)
     assert {op.name for op in OPS} <= names
     assert {"prelu", "swish_learnable", "softmax", "log_softmax", "softmin", "glu", "swiglu", "geglu", "reglu",
-            "swiglu_pair", "geglu_pair", "reglu_pair", "cross_entropy",
+            "swiglu_pair", "geglu_pair", "reglu_pair", "cross_entropy", "softmax_masked", "log_softmax_short",
+            "softmax_channels",
             "binary_cross_entropy_with_logits"} <= names
     registered = {n.split("::", 1)[1].split(".")[0] for n in torch._C._dispatch_get_all_op_names()
                   if n.startswith("torch_activations::")}

@@ -45,6 +45,8 @@ DTYPES = (torch.float32, torch.bfloat16)
 MODES = ("fwd", "fwd+bwd")
 ROW = 4096                          # row length of the row ops (softmax, gated, cross entropy)
 PRELU_CHANNELS = 64
+SHORT = 64                          # row length of log_softmax_short
+CHANNELS = 64                       # reduced dimension of softmax_channels
 # Ops that do a few instructions per element: with a preallocated output they
 # should run at the speed of a memory copy of the same bytes.
 CHEAP = ("relu", "leaky_relu", "hardtanh", "relu6", "threshold", "hardshrink", "softshrink", "hardsigmoid",
@@ -165,6 +167,23 @@ def cases() -> List[Case]:
         out.append(Case(name, "rows", rows_make,
                         lambda x, _f=getattr(F, name): _f(x, -1), lambda x, _f=getattr(TF, name): _f(x, -1),
                         note=f"rows of {ROW}"))
+
+    # The softmax family in the shapes that take other paths of the kernels:
+    # masked rows (a padding mask of -inf, whose exp must cost no more than
+    # any other), short rows (a classifier's logits) and channels (the
+    # reduced dimension of an NCHW tensor, rows adjacent in memory).
+    def masked_make(n, dt):
+        x = _randn(n, dt, shape=_rows(n))
+        x[:, x.shape[1] // 2:] = float("-inf")
+        return (x,)
+    out.append(Case("softmax_masked", "rows", masked_make, lambda x: F.softmax(x, -1), lambda x: TF.softmax(x, -1),
+                    note=f"rows of {ROW}, the second half of each -inf"))
+    out.append(Case("log_softmax_short", "rows", lambda n, dt: (_randn(n, dt, shape=(max(1, n // SHORT), SHORT)),),
+                    lambda x: F.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1), note=f"rows of {SHORT}"))
+    out.append(Case("softmax_channels", "rows",
+                    lambda n, dt: (_randn(n, dt, shape=(1, CHANNELS, max(1, n // CHANNELS))),),
+                    lambda x: F.softmax(x, 1), lambda x: TF.softmax(x, 1),
+                    note=f"x of shape (1, {CHANNELS}, n/{CHANNELS}), over dim 1"))
 
     half = ROW // 2
     # Gated: the input of n elements is (n / ROW, ROW); output half as wide.
