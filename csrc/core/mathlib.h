@@ -306,19 +306,14 @@ TA_HD V exp_f32(V x, V* lo = nullptr) {
   return ldexp2<V>(y, n);
 }
 
-// e^x for x clamped to [kExpLo, kExpHi] (or NaN): the top still overflows to
-// inf through the scaling and the bottom still rounds to 0. With the
-// unclamped argument xu, the lanes below kExpLo give 0 without the scaling
-// (scale_unless_below).
+// e^x with x clamped to [kExpLo, kExpHi] (NaN passes): the top still
+// overflows to inf through the scaling, and the lanes below kExpLo give 0
+// without it (scale_unless_below).
 template <class V>
 TA_HD V exp_clamped(V x) {
-  ExpParts<V> p = exp_parts(x, V{});
-  return scale_by<V>(p.s + p.tail, p.nf, p.n);
-}
-template <class V>
-TA_HD V exp_clamped(V x, V xu) {
-  ExpParts<V> p = exp_parts(x, V{});
-  return scale_unless_below<true, V>(p.s + p.tail, p.nf, p.n, xu, FPV<V>::kExpLo);
+  using C = FPV<V>;
+  ExpParts<V> p = exp_parts(floor_at(cap(x, C::kExpHi), C::kExpLo), V{});
+  return scale_unless_below<true, V>(p.s + p.tail, p.nf, p.n, x, C::kExpLo);
 }
 
 // The same as hi + lo: hi = exp_clamped(x), lo its rounding error (exact
@@ -540,9 +535,8 @@ TA_HD V exp_neg_abs(V x, V& lo) {
 // e^x.
 template <class V>
 TA_HD V exp(V x) {
-  using C = detail::FP<scalar_t<V>>;
   if constexpr (sizeof(scalar_t<V>) == 4) return detail::exp_f32(x);
-  else return detail::exp_clamped(detail::floor_at(detail::cap(x, C::kExpHi), C::kExpLo), x);
+  else return detail::exp_clamped(x);
 }
 
 // e^x - 1.
@@ -846,10 +840,11 @@ template <bool kPair, class V>
 TA_HD LogisticF32<V> logistic_f32(V th, V tl) {
   LogisticF32<V> L;
   L.pos = th >= splat<V>(0.0f);
-  const V a = floor_at(-abs(th), -kLogisticFar);
+  const V na = -abs(th);
+  const V a = floor_at(na, -kLogisticFar);
   if constexpr (kPair) {
     // Where |t| is capped, tl belongs to the uncapped t (and may be huge).
-    const V tlc = where<V>(abs(th) > splat<V>(kLogisticFar), splat<V>(0.0f), tl);
+    const V tlc = where<V>(na < splat<V>(-kLogisticFar), splat<V>(0.0f), tl);
     L.p = exp_unscaled_f32_pair(a, where<V>(L.pos, -tlc, tlc), L.n, L.pl, &L.nf);
   } else {
     (void)tl;
@@ -858,7 +853,6 @@ TA_HD LogisticF32<V> logistic_f32(V th, V tl) {
   // pl, El: exact; unused (and removed) where only p and E are read. Past
   // kLogisticFar, E and El are 0: kept out of the scaling, which would
   // underflow slowly (scale_unless_below).
-  const V na = -abs(th);
   L.E = scale_unless_below<true, V>(L.p, L.nf, L.n, na, -kLogisticFar);
   L.El = scale_unless_below<true, V>(L.pl, L.nf, L.n, na, -kLogisticFar);
   L.d = 1.0f + L.E;

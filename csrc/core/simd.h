@@ -448,16 +448,16 @@ TA_HD V madd_acc(V a, scalar_t<V> b, V c) { return madd_acc<V>(a, splat<V>(b), c
 template <class V>
 struct DivideBy {
   using C = scalar_t<V>;
-  V s;
 #if TA_HAS_FMA
   static constexpr C kUp = C(0x1p64), kDown = C(0x1p-64);
   V inv, neg_s_up, inv_down;
-  TA_HD explicit DivideBy(V s_) : s(s_), inv(C(1) / s_), neg_s_up(s_ * -kUp), inv_down(inv * kDown) {}
+  TA_HD explicit DivideBy(V s) : inv(C(1) / s), neg_s_up(s * -kUp), inv_down(inv * kDown) {}
   TA_HD V operator()(V n) const {
     const V q = n * inv;
     return madd<V>(madd<V>(q, neg_s_up, n * kUp), inv_down, q);
   }
 #else
+  V s;
   TA_HD explicit DivideBy(V s_) : s(s_) {}
   TA_HD V operator()(V n) const { return n / s; }
 #endif

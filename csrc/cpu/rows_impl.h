@@ -286,22 +286,32 @@ inline void copy_rows(int64_t size, char* dst, int64_t d_row, int64_t d_elem, co
   }
 }
 
-// The column path. Rows adjacent in memory (the reduced dimension of an
-// NCHW tensor) run in place, W at a time. Short rows of any other layout
-// are copied, up to kTileRows of them, into a tile laid out that way (a
-// transposition for contiguous rows), run there, and their outputs copied
-// back. A lane sees its own row's values in the same order either way, so
-// a row's result does not depend on its layout or its neighbours.
+// One 64-byte aligned region of `elems` elements per row operand of Body,
+// in buf (grown as needed); operand k's starts offset[k] bytes after the
+// returned base.
 template <class Body>
-void drive_columns(const RowCall& c, const Body& body) {
+char* row_buffers(std::vector<char>& buf, int64_t elems, int64_t* offset) {
+  int64_t total = 0;
+  for (int k = 0; k < Body::kOps; ++k) {
+    offset[k] = total;
+    if (Body::row(k)) total += (elems * Body::size(k) + 63) / 64 * 64;
+  }
+  if (buf.size() < static_cast<size_t>(total + 64)) buf.resize(static_cast<size_t>(total + 64));
+  return buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+}
+
+// The column path. Rows adjacent in memory (the reduced dimension of an
+// NCHW tensor; `adjacent`, every row operand's row step its element size)
+// run in place, W at a time. Short rows of any other layout are copied, up
+// to kTileRows of them, into a tile laid out that way (a transposition for
+// contiguous rows), run there, and their outputs copied back. A lane sees
+// its own row's values in the same order either way, so a row's result
+// does not depend on its layout or its neighbours.
+template <class Body>
+void drive_columns(const RowCall& c, const Body& body, bool adjacent) {
   constexpr int K = Body::kOps;
   constexpr int W = Body::W;
   char* ptr[K];
-  int64_t row_bytes = 0;  // per element of a row, all row operands
-  for (int k = 0; k < K; ++k)
-    if (Body::row(k)) row_bytes += Body::size(k);
-  bool adjacent = true;
-  for (int k = 0; k < K; ++k) adjacent &= !Body::row(k) || c.strides[k] == Body::size(k);
   if (adjacent) {
     for (int64_t r = 0; r < c.nrows; r += W) {
       const int nl = static_cast<int>(std::min<int64_t>(W, c.nrows - r));
@@ -310,16 +320,14 @@ void drive_columns(const RowCall& c, const Body& body) {
     }
     return;
   }
+  int64_t row_bytes = 0;  // per element of a row, all row operands
+  for (int k = 0; k < K; ++k)
+    if (Body::row(k)) row_bytes += Body::size(k);
   const int64_t fit = kTileBytes / std::max<int64_t>(1, row_bytes * c.n) / W * W;
   const int64_t rows = std::min(std::max<int64_t>(W, std::min(fit, kTileRows)), (c.nrows + W - 1) / W * W);
   static thread_local std::vector<char> buf;
-  int64_t offset[K], total_bytes = 0;
-  for (int k = 0; k < K; ++k) {
-    offset[k] = total_bytes;
-    if (Body::row(k)) total_bytes += (rows * c.n * Body::size(k) + 63) / 64 * 64;
-  }
-  if (buf.size() < static_cast<size_t>(total_bytes + 64)) buf.resize(static_cast<size_t>(total_bytes + 64));
-  char* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+  int64_t offset[K];
+  char* base = row_buffers<Body>(buf, rows * c.n, offset);
   int64_t ds[K], rs[K];
   for (int k = 0; k < K; ++k) {
     ds[k] = Body::row(k) ? rows * Body::size(k) : c.dim_strides[k];
@@ -361,7 +369,7 @@ void drive(const RowCall& c, const Body& body) {
   int64_t elem[K];
   for (int k = 0; k < K; ++k) elem[k] = c.dim_strides[k];
   if (ShortRowsAsColumns<Body>::value && c.n <= kShortRow) {
-    drive_columns(c, body);
+    drive_columns(c, body, col_fast);
     return;
   }
   if (row_fast) {
@@ -372,20 +380,15 @@ void drive(const RowCall& c, const Body& body) {
     return;
   }
   if (col_fast) {
-    drive_columns(c, body);
+    drive_columns(c, body, true);
     return;
   }
   // Gather path: rows copied to contiguous buffers.
-  int64_t offset[K], total_bytes = 0;
-  for (int k = 0; k < K; ++k) {
-    offset[k] = total_bytes;
-    if (Body::row(k)) {
-      total_bytes += (c.n * Body::size(k) + 63) / 64 * 64;
-      elem[k] = Body::size(k);
-    }
-  }
-  std::vector<char> buf(static_cast<size_t>(total_bytes) + 64);
-  char* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+  std::vector<char> buf;
+  int64_t offset[K];
+  char* base = row_buffers<Body>(buf, c.n, offset);
+  for (int k = 0; k < K; ++k)
+    if (Body::row(k)) elem[k] = Body::size(k);
   for (int64_t r = 0; r < c.nrows; ++r) {
     for (int k = 0; k < K; ++k) {
       char* src = c.data[k] + r * c.strides[k];
@@ -394,18 +397,13 @@ void drive(const RowCall& c, const Body& body) {
         continue;
       }
       ptr[k] = base + offset[k];
-      if (k >= Body::kOut) {
-        for (int64_t i = 0; i < c.n; ++i)
-          std::memcpy(ptr[k] + i * Body::size(k), src + i * c.dim_strides[k], Body::size(k));
-      }
+      if (k >= Body::kOut) copy_rows(Body::size(k), ptr[k], 0, Body::size(k), src, 0, c.dim_strides[k], 1, c.n);
     }
     body(RowCtx{ptr, elem, c.n});
-    for (int k = 0; k < Body::kOut; ++k) {
-      if (!Body::row(k)) continue;
-      char* dst = c.data[k] + r * c.strides[k];
-      for (int64_t i = 0; i < c.n; ++i)
-        std::memcpy(dst + i * c.dim_strides[k], ptr[k] + i * Body::size(k), Body::size(k));
-    }
+    for (int k = 0; k < Body::kOut; ++k)
+      if (Body::row(k))
+        copy_rows(Body::size(k), c.data[k] + r * c.strides[k], 0, c.dim_strides[k], ptr[k], 0, Body::size(k), 1,
+                  c.n);
   }
 }
 
