@@ -799,11 +799,17 @@ TA_HD V gelu_deriv_f32_exp(V x) {
 template <class V>
 TA_HD V exp_nonpos_pair_f32(V xh, V xl) {
   using C = detail::FP<float>;
-  const auto low = xh < splat<V>(C::kExpLo);
   detail::I<V> n;
   V lo, nf;
-  // The lanes below are evaluated at 0 (on every instruction set: this is
-  // the exp of softmax, whose masked lanes are common) and replaced.
+  if constexpr (kZmm<V>) {
+    // The masked scaling alone keeps the lanes below out (whatever their
+    // unscaled value, NaN included, it is not read).
+    const V y = detail::exp_unscaled_f32_pair(xh, xl, n, lo, &nf);
+    return detail::scale_unless_below<false, V>(y, nf, n, xh, C::kExpLo);
+  }
+  const auto low = xh < splat<V>(C::kExpLo);
+  // The lanes below are evaluated at 0 (this is the exp of softmax, whose
+  // masked lanes are common: their scaling would underflow) and replaced.
   const V y = detail::exp_unscaled_f32_pair(where<V>(low, splat<V>(0.0f), xh), where<V>(low, splat<V>(0.0f), xl),
                                             n, lo, &nf);
   return detail::scale_unless_below<false, V>(y, nf, n, xh, C::kExpLo);
