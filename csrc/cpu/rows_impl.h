@@ -7,10 +7,11 @@
 // length n. Three paths, none of which copies a whole tensor:
 //   row path     the reduced dimension is contiguous in every operand that
 //                runs along it (and, for a forward body, the rows are longer
-//                than kShortRow): one row at a time, lanes along the row;
+//                than the body's short_row()): one row at a time, lanes
+//                along the row;
 //   column path  rows adjacent in memory (the reduced dimension of an NCHW
 //                tensor, a transposed matrix), and for the forward bodies
-//                rows up to kShortRow long in any layout: W rows at a time,
+//                rows up to short_row() long in any layout: W rows at a time,
 //                one row per lane, no reductions across lanes (short rows
 //                not adjacent are transposed into tiles: drive_columns);
 //   gather path  anything else: each row is copied into a contiguous buffer,
@@ -22,7 +23,7 @@
 //
 // Reductions keep one partial result per lane. The normaliser of
 // log_softmax and of cross entropy uses an online maximum (online_lse1p):
-// per block of kBlock vectors the running sum is rescaled once to the new
+// per block of vectors the running sum is rescaled once to the new
 // maximum, so memory is read once and exp runs once per element; a lane
 // that has seen only -inf keeps the sum 0 instead of exp(-inf - (-inf)) =
 // NaN. The sum is kept less its maximum's term, 1, so that log of it is
@@ -58,13 +59,14 @@ template <class S> using R_t = typename S::raw;
 // weights).
 template <class C> using CS_t = std::conditional_t<std::is_same_v<C, float>, F32, F64>;
 
+// Vectors per block of online_lse1p on the column path, for rows longer than
+// the short ones (online_block), whose lanes run through memory.
 constexpr int64_t kBlock = 16;
-// Vectors per block of online_lse1p along a contiguous row (the column path,
-// one row per lane, keeps kBlock): a whole row of up to 128 KiB, read again
-// from cache, so that its maximum is taken in one sweep with independent
-// comparisons and the running sum is rescaled once per such block.
+// Vectors per block of online_lse1p along a contiguous row: a whole row of
+// up to 128 KiB, read again from cache, so that its maximum is taken in one
+// sweep with independent comparisons and the running sum is rescaled once
+// per such block.
 constexpr int64_t kRowBlock = 2048;
-template <class Ctx> constexpr int64_t kOnlineBlock = Ctx::kCol ? kBlock : kRowBlock;
 
 template <class V>
 TA_HD V iota() {
@@ -253,19 +255,76 @@ TA_HD V total(V v) {
 // Bytes of a column tile (all of its row operands), and its most rows.
 constexpr int64_t kTileBytes = 48 * 1024;
 constexpr int64_t kTileRows = 256;
-// Rows up to this length run on the column path whatever their layout, for
-// the bodies that ask for it (kShortRowsAsColumns): the forward ones, whose
-// reductions across lanes on the row path (a maximum, sums in double, a
-// log) cost a short row more than its elements do. (A backward body's are
-// cheaper than the transposition of its three operands.)
-constexpr int64_t kShortRow = 64;
-template <class Body, class = void> struct ShortRowsAsColumns : std::false_type {};
+// A body may run rows up to short_row() elements long on the column path
+// whatever their layout: the forward ones, whose reductions across lanes on
+// the row path (a maximum, sums in double, a log) cost a short row more than
+// its elements do. (A backward body's are cheaper than the transposition of
+// its three operands.)
+template <class Body, class = void> struct HasShortRow : std::false_type {};
 template <class Body>
-struct ShortRowsAsColumns<Body, std::void_t<decltype(Body::kShortRowsAsColumns)>>
-    : std::bool_constant<Body::kShortRowsAsColumns> {};
+struct HasShortRow<Body, std::void_t<decltype(std::declval<const Body&>().short_row())>> : std::true_type {};
+template <class Body>
+int64_t short_row(const Body& body) {
+  if constexpr (HasShortRow<Body>::value) return body.short_row(); else return 0;
+}
+// Measured (one thread, rows of 64 to 2048, float32 and bfloat16): softmax
+// gains on the column path up to rows of 64; log_softmax and cross entropy,
+// whose row epilogue adds a compensated sum of the lanes in double and a
+// log, up to 256 (at 512 the row path is as fast).
+constexpr int64_t kShortRow = 64;
+constexpr int64_t kShortLogRow = 256;
+// A short row on the column path (in a tile, or W adjacent rows of at most
+// 256 elements) is in cache whole: one block, one rescaling. The choice
+// depends on n alone, so a short row gets the same bits in every layout.
+template <class Ctx>
+TA_HD int64_t online_block(const Ctx& ctx) {
+  return Ctx::kCol && ctx.n > kShortLogRow ? kBlock : kRowBlock;
+}
+
+// One stage of an N x N transposition held in N registers: rows i and
+// i + N/2 interleave into rows 2i and 2i + 1. Each stage rotates the bits of
+// an element's row and column index by one, the top bit of each moving into
+// the other, so log2(N) stages exchange them.
+template <class T, int... kI>
+TA_HD void interleave_stage(T* r, std::integer_sequence<int, kI...>) {
+  constexpr int N = sizeof...(kI);
+  T out[N];
+  for (int i = 0; i < N / 2; ++i) {
+    out[2 * i] = __builtin_shufflevector(r[i], r[i + N / 2], (kI / 2 + (kI % 2) * N)...);
+    out[2 * i + 1] = __builtin_shufflevector(r[i], r[i + N / 2], (N / 2 + kI / 2 + (kI % 2) * N)...);
+  }
+  for (int i = 0; i < N; ++i) r[i] = out[i];
+}
+
+// B = A^T for an R x C matrix A of kSize-byte elements, contiguous along
+// each row of A and of B (steps between rows in bytes). Blocks of N x N run
+// through registers, N = one register's elements but at most 16 (a block
+// of 32 would need every register and leave rows of 16 to the edges); the
+// edges element by element.
+template <int kSize>
+void transpose(char* b, int64_t b_row, const char* a, int64_t a_row, int64_t R, int64_t C) {
+  using U = std::conditional_t<kSize == 2, uint16_t, std::conditional_t<kSize == 4, uint32_t, uint64_t>>;
+  constexpr int N = std::min(16, simd::kRegisterBytes / kSize);
+  using T = simd::vec<U, N>;
+  const int64_t R0 = R / N * N, C0 = C / N * N;
+  for (int64_t i = 0; i < R0; i += N)
+    for (int64_t j = 0; j < C0; j += N) {
+      T r[N];
+      for (int k = 0; k < N; ++k) std::memcpy(&r[k], a + (i + k) * a_row + j * kSize, sizeof(T));
+      for (int s = 1; s < N; s *= 2) interleave_stage(r, std::make_integer_sequence<int, N>{});
+      for (int k = 0; k < N; ++k) std::memcpy(b + (j + k) * b_row + i * kSize, &r[k], sizeof(T));
+    }
+  const auto edge = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t j = j0; j < j1; ++j) std::memcpy(b + j * b_row + i * kSize, a + i * a_row + j * kSize, kSize);
+  };
+  edge(0, R0, C0, C);
+  edge(R0, R, 0, C);
+}
 
 // nr rows of n elements of kSize bytes from one layout to another (steps in
-// bytes between rows and between elements). Adjacent rows move as runs.
+// bytes between rows and between elements). Adjacent rows move as runs,
+// contiguous rows into adjacent ones and back as a transposition.
 template <int kSize>
 void copy_rows(char* dst, int64_t d_row, int64_t d_elem, const char* src, int64_t s_row, int64_t s_elem,
                int64_t nr, int64_t n) {
@@ -273,13 +332,15 @@ void copy_rows(char* dst, int64_t d_row, int64_t d_elem, const char* src, int64_
     for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * d_elem, src + i * s_elem, nr * kSize);
     return;
   }
+  if (nr > 1 && s_elem == kSize && d_row == kSize) return transpose<kSize>(dst, d_elem, src, s_row, nr, n);
+  if (nr > 1 && s_row == kSize && d_elem == kSize) return transpose<kSize>(dst, d_row, src, s_elem, n, nr);
   for (int64_t j = 0; j < nr; ++j)
     for (int64_t i = 0; i < n; ++i) std::memcpy(dst + j * d_row + i * d_elem, src + j * s_row + i * s_elem, kSize);
 }
+// Row operands are floating point or class indices: 2, 4 or 8 bytes.
 inline void copy_rows(int64_t size, char* dst, int64_t d_row, int64_t d_elem, const char* src, int64_t s_row,
                       int64_t s_elem, int64_t nr, int64_t n) {
   switch (size) {
-    case 1: return copy_rows<1>(dst, d_row, d_elem, src, s_row, s_elem, nr, n);
     case 2: return copy_rows<2>(dst, d_row, d_elem, src, s_row, s_elem, nr, n);
     case 4: return copy_rows<4>(dst, d_row, d_elem, src, s_row, s_elem, nr, n);
     default: return copy_rows<8>(dst, d_row, d_elem, src, s_row, s_elem, nr, n);
@@ -368,7 +429,7 @@ void drive(const RowCall& c, const Body& body) {
   char* ptr[K];
   int64_t elem[K];
   for (int k = 0; k < K; ++k) elem[k] = c.dim_strides[k];
-  if (ShortRowsAsColumns<Body>::value && c.n <= kShortRow) {
+  if (c.n <= short_row(body)) {
     drive_columns(c, body, col_fast);
     return;
   }
@@ -623,7 +684,6 @@ TA_HD V signed_by(V v) {
 template <class SX, class SY>
 struct SoftmaxFwd {
   static constexpr int kOps = 2, kOut = 1;
-  static constexpr bool kShortRowsAsColumns = true;
   static constexpr bool row(int) { return true; }
   static constexpr int64_t size(int k) { return k == 0 ? sizeof(R_t<SY>) : sizeof(R_t<SX>); }
   static constexpr int W = kLanes<SY>;
@@ -633,6 +693,7 @@ struct SoftmaxFwd {
   bool log;
   bool neg;  // softmin
   explicit SoftmaxFwd(const RowCall& c) : log(c.params[1] != 0), neg(c.params[0] != 0) {}
+  int64_t short_row() const { return log ? kShortLogRow : kShortRow; }
 
   template <class Ctx>
   void operator()(const Ctx& ctx) const {
@@ -653,7 +714,7 @@ struct SoftmaxFwd {
     }
     // (x - max) - log1p(E): the two terms have opposite signs, so nothing
     // cancels and the result keeps the relative accuracy of each.
-    online_lse1p(xl, nv, kOnlineBlock<Ctx>, mx, t, c, [](V) {}, [](int64_t, V) {});
+    online_lse1p(xl, nv, online_block(ctx), mx, t, c, [](V) {}, [](int64_t, V) {});
     const V ls = log_sum<Ctx>(mx, t, c);
     for (int64_t k = 0; k < nv; ++k) y.store(k, (xl(k) - mx) - ls);
   }
@@ -807,8 +868,8 @@ struct SoftmaxDbwd {
 template <class S, CeFwd kKind>
 struct CeForward {
   static constexpr bool kProb = kKind == CeFwd::Prob;
-  static constexpr bool kShortRowsAsColumns = true;
   static constexpr int kOps = 5, kOut = 3;
+  static constexpr int64_t short_row() { return kShortLogRow; }
   using V = V_t<S>;
   using C = C_t<S>;
   // loss, max, logsum | x, target
@@ -850,7 +911,7 @@ struct CeForward {
       }
     };
     V mx, ts, cs;
-    online_lse1p(xl, nv, kOnlineBlock<Ctx>, mx, ts, cs, block, each);
+    online_lse1p(xl, nv, online_block(ctx), mx, ts, cs, block, each);
     const V ls = log_sum<Ctx>(mx, ts, cs);
     V a = acc, qs = qsum;
     if constexpr (!Ctx::kCol && kKind != CeFwd::Index) {
