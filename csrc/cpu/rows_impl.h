@@ -274,9 +274,7 @@ int64_t short_row(const Body& body) {
 constexpr int64_t kShortRow = 64;
 constexpr int64_t kShortLogRow = 256;
 // A short row on the column path (in a tile, or W adjacent rows of at most
-// 256 elements) is in cache whole: one block, so no rescaling, whose
-// roundings cost ulps where one logit dominates (up to 2.5 ulps of
-// log_softmax at the maximum, rows of 256 in blocks of kBlock). The choice
+// 256 elements) is in cache whole: one block, one rescaling. The choice
 // depends on n alone, so a short row gets the same bits in every layout.
 template <class Ctx>
 TA_HD int64_t online_block(const Ctx& ctx) {
