@@ -800,18 +800,17 @@ template <class V>
 TA_HD V exp_nonpos_pair_f32(V xh, V xl) {
   using C = detail::FP<float>;
   detail::I<V> n;
-  V lo, nf;
-  if constexpr (kZmm<V>) {
-    // The masked scaling alone keeps the lanes below out (whatever their
-    // unscaled value, NaN included, it is not read).
-    const V y = detail::exp_unscaled_f32_pair(xh, xl, n, lo, &nf);
-    return detail::scale_unless_below<false, V>(y, nf, n, xh, C::kExpLo);
+  V lo, nf, ah = xh, al = xl;
+  // On AVX-512 the masked scaling alone keeps the lanes below out, whatever
+  // their unscaled value (NaN included). Elsewhere they are evaluated at 0
+  // (this is the exp of softmax, whose masked lanes are common: their
+  // scaling would underflow) and replaced.
+  if constexpr (!kZmm<V>) {
+    const auto low = xh < splat<V>(C::kExpLo);
+    ah = where<V>(low, splat<V>(0.0f), xh);
+    al = where<V>(low, splat<V>(0.0f), xl);
   }
-  const auto low = xh < splat<V>(C::kExpLo);
-  // The lanes below are evaluated at 0 (this is the exp of softmax, whose
-  // masked lanes are common: their scaling would underflow) and replaced.
-  const V y = detail::exp_unscaled_f32_pair(where<V>(low, splat<V>(0.0f), xh), where<V>(low, splat<V>(0.0f), xl),
-                                            n, lo, &nf);
+  const V y = detail::exp_unscaled_f32_pair(ah, al, n, lo, &nf);
   return detail::scale_unless_below<false, V>(y, nf, n, xh, C::kExpLo);
 }
 

@@ -529,8 +529,7 @@ TA_HD scalar_t<V> compensated_total(V sum, V err, double bias = 0) {
 // carried as an exact pair (exp_minus): rounding it would cost |x - m| / 2
 // ulps of each term, and of E where those terms are all of it.
 // The block's sum a is accumulated from 1, so that every addition's error
-// is kept by Fast2Sum (add_compensated<true>), a third of the accumulation's
-// cost per element.
+// is kept by Fast2Sum, a third of the accumulation's cost per element.
 // block(shift) sees, before the second sweep of each block, the running
 // maximum with the block's included (0 while it is -inf), which the sweep
 // subtracts; each(k, x) sees every vector in that sweep.
@@ -556,27 +555,21 @@ TA_HD void online_lse1p(const Load& xl, int64_t nv, int64_t blen, V& m, V& t, V&
     // grow with the partial sums). Added four at a time with their own
     // rounding errors kept (errc), they stay near one ulp whatever n.
     V errc = err;
+    // Adds term k to acc (Fast2Sum: acc >= 1 >= the term) and returns the
+    // addition's rounding error.
+    const auto term = [&](int64_t k) {
+      const V x = xl(k);
+      V d;
+      fast_two_sum<V>(acc, exp_minus(x, shift), acc, d);
+      each(k, x);
+      return d;
+    };
     int64_t k = b;
     for (; k + 4 <= e; k += 4) {
-      const V x0 = xl(k), x1 = xl(k + 1), x2 = xl(k + 2), x3 = xl(k + 3);
-      V d0 = splat<V>(C(0)), d1 = d0, d2 = d0, d3 = d0;
-      add_compensated<true>(acc, d0, exp_minus(x0, shift));
-      each(k, x0);
-      add_compensated<true>(acc, d1, exp_minus(x1, shift));
-      each(k + 1, x1);
-      add_compensated<true>(acc, d2, exp_minus(x2, shift));
-      each(k + 2, x2);
-      add_compensated<true>(acc, d3, exp_minus(x3, shift));
-      each(k + 3, x3);
+      const V d0 = term(k), d1 = term(k + 1), d2 = term(k + 2), d3 = term(k + 3);
       add_compensated(err, errc, (d0 + d1) + (d2 + d3));
     }
-    for (; k < e; ++k) {
-      const V x = xl(k);
-      V d = splat<V>(C(0));
-      add_compensated<true>(acc, d, exp_minus(x, shift));
-      add_compensated(err, errc, d);
-      each(k, x);
-    }
+    for (; k < e; ++k) add_compensated(err, errc, term(k));
     err += errc;
     // NaN maxima compare false and take the second branch, where acc is NaN.
     const mask_t<V> grew = mn > m;
