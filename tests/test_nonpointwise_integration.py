@@ -325,6 +325,35 @@ def test_results_are_bitwise_identical_for_any_thread_count(rows, cols):
             assert torch.equal(a, b), f"result {i}"
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64", "bf16", "f16"])
+@pytest.mark.parametrize("cols", [3, 70])
+def test_adjacent_rows_give_the_same_bits_wherever_they_start(each_isa, dtype, cols):
+    """Rows adjacent in memory (a reduction over the channels of a contiguous
+    (N, C, L) tensor) run one row per lane, and the backward kernels take
+    several groups of lanes at a time: a row's results must not depend on
+    its lane, nor on whether its group runs with others, alone, or partly
+    filled. Dropping the first positions moves every row to another lane
+    and group."""
+    g = torch.Generator().manual_seed(7)
+    rows = 300
+    x = (torch.randn(2, cols, rows, generator=g, dtype=torch.float64) * 4).to(dtype)
+    gy = torch.randn(2, cols, rows, generator=g, dtype=torch.float64).to(dtype)
+
+    def results(xx, gg):
+        out = []
+        for name in ("softmax", "log_softmax", "softmin"):
+            xa = xx.detach().requires_grad_(True)
+            y = getattr(F, name)(xa, 1)
+            out += [y, torch.autograd.grad(y, xa, gg)[0]]
+        return out
+
+    base = results(x, gy)
+    for start in (1, 5, 16, 129, 290):
+        got = results(x[..., start:].contiguous(), gy[..., start:].contiguous())
+        for i, (a, b) in enumerate(zip(got, base)):
+            assert torch.equal(a, b[..., start:]), f"rows from {start}: result {i}"
+
+
 # The longest rows each forward kernel runs one row per lane in any layout.
 COLUMN_ROWS = {"softmax": 64, "softmin": 64, "log_softmax": 256, "cross_entropy": 256}
 

@@ -137,7 +137,11 @@ struct RowSeq {
 
 // Column path: vector k holds element k of `nl` consecutive rows (lanes
 // beyond nl, in the last group of rows, read as `pad` and are discarded).
-template <class S>
+// kFull: nl is W, known when the body is compiled, so that every access is
+// one vector load or store; the partial group's copies through a buffer,
+// inlined into a body's loops, would make GCC keep its accumulators in
+// memory.
+template <class S, bool kFull>
 struct ColSeq {
   using R = R_t<S>;
   using V = V_t<S>;
@@ -148,19 +152,32 @@ struct ColSeq {
   int nl;
   int64_t n;
   TA_HD int64_t count() const { return n; }
+  // Whole groups of rows are adjacent (rs is the element size): element k
+  // of the j-th group after this one (see Groups).
+  TA_HD V load_group(int64_t k, int j) const { return cpu_impl::load<S>(reinterpret_cast<const R*>(p + k * ds) + j * W); }
+  TA_HD void store_group(int64_t k, int j, V v) const {
+    cpu_impl::store<S>(reinterpret_cast<R*>(p + k * ds) + j * W, v);
+  }
   TA_HD V load(int64_t k, C pad) const {
     const char* q = p + k * ds;
-    if (nl == W) return cpu_impl::load<S>(reinterpret_cast<const R*>(q));
-    R buf[W] = {};
-    for (int j = 0; j < nl; ++j) std::memcpy(&buf[j], q + j * rs, sizeof(R));
-    return where<V>(iota<V>() < static_cast<C>(nl), cpu_impl::load<S>(buf), pad);
+    if constexpr (kFull) {
+      (void)pad;
+      return load_group(k, 0);
+    } else {
+      R buf[W] = {};
+      for (int j = 0; j < nl; ++j) std::memcpy(&buf[j], q + j * rs, sizeof(R));
+      return where<V>(iota<V>() < static_cast<C>(nl), cpu_impl::load<S>(buf), pad);
+    }
   }
   TA_HD void store(int64_t k, V v) const {
     char* q = p + k * ds;
-    if (nl == W) return cpu_impl::store<S>(reinterpret_cast<R*>(q), v);
-    R buf[W];
-    cpu_impl::store<S>(buf, v);
-    for (int j = 0; j < nl; ++j) std::memcpy(q + j * rs, &buf[j], sizeof(R));
+    if constexpr (kFull) {
+      store_group(k, 0, v);
+    } else {
+      R buf[W];
+      cpu_impl::store<S>(buf, v);
+      for (int j = 0; j < nl; ++j) std::memcpy(q + j * rs, &buf[j], sizeof(R));
+    }
   }
   TA_HD mask_t<V> valid(int64_t) const { return splat<V>(C(0)) == C(0); }
 };
@@ -199,6 +216,7 @@ struct RowCtx {
   TA_HD char* elem_at(int k, int, int64_t i) const { return ptr[k] + i * elem[k]; }
 };
 
+template <bool kFull>
 struct ColCtx {
   static constexpr bool kCol = true;
   char* const* ptr;
@@ -206,7 +224,7 @@ struct ColCtx {
   const int64_t* rs;
   int nl;
   int64_t n;
-  template <class S> TA_HD ColSeq<S> seq(int k) const { return {ptr[k], ds[k], rs[k], nl, n}; }
+  template <class S> TA_HD ColSeq<S, kFull> seq(int k) const { return {ptr[k], ds[k], rs[k], nl, n}; }
   template <class V> TA_HD ColWeights<V> weights(const void* w) const {
     return {static_cast<const scalar_t<V>*>(w), n};
   }
@@ -361,6 +379,24 @@ char* row_buffers(std::vector<char>& buf, int64_t elems, int64_t* offset) {
   return buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
 }
 
+// One group of nl rows on the column path: whole groups with every access a
+// vector (ColSeq), the last, partial one through buffers.
+template <class Body>
+void run_group(const Body& body, char* const* ptr, const int64_t* ds, const int64_t* rs, int nl, int64_t n) {
+  if (nl == Body::W) body(ColCtx<true>{ptr, ds, rs, nl, n}); else body(ColCtx<false>{ptr, ds, rs, nl, n});
+}
+
+// A body that reads little per element (the softmax backward) may take
+// Body::kGroups whole groups of rows at once, called with that number as an
+// integral_constant (one group is its case G = 1, the same arithmetic per
+// lane). Adjacent rows one group at a time read a single cache line per
+// element index, a stride apart that the hardware prefetchers do not follow
+// and that, when it is a power of two, maps every line to one or two cache
+// sets, so that the second sweep misses again; G groups read runs of G lines.
+template <class Body, class = void> struct Groups : std::integral_constant<int, 1> {};
+template <class Body>
+struct Groups<Body, std::void_t<decltype(Body::kGroups)>> : std::integral_constant<int, Body::kGroups> {};
+
 // The column path. Rows adjacent in memory (the reduced dimension of an
 // NCHW tensor; `adjacent`, every row operand's row step its element size)
 // run in place, W at a time. Short rows of any other layout are copied, up
@@ -374,10 +410,18 @@ void drive_columns(const RowCall& c, const Body& body, bool adjacent) {
   constexpr int W = Body::W;
   char* ptr[K];
   if (adjacent) {
-    for (int64_t r = 0; r < c.nrows; r += W) {
+    constexpr int G = Groups<Body>::value;
+    int64_t r = 0;
+    if constexpr (G > 1) {
+      for (; r + G * W <= c.nrows; r += G * W) {
+        for (int k = 0; k < K; ++k) ptr[k] = c.data[k] + r * c.strides[k];
+        body(ColCtx<true>{ptr, c.dim_strides, c.strides, W, c.n}, std::integral_constant<int, G>{});
+      }
+    }
+    for (; r < c.nrows; r += W) {
       const int nl = static_cast<int>(std::min<int64_t>(W, c.nrows - r));
       for (int k = 0; k < K; ++k) ptr[k] = c.data[k] + r * c.strides[k];
-      body(ColCtx{ptr, c.dim_strides, c.strides, nl, c.n});
+      run_group(body, ptr, c.dim_strides, c.strides, nl, c.n);
     }
     return;
   }
@@ -404,7 +448,7 @@ void drive_columns(const RowCall& c, const Body& body, bool adjacent) {
       const int nl = static_cast<int>(std::min<int64_t>(W, nr - g));
       for (int k = 0; k < K; ++k)
         ptr[k] = Body::row(k) ? base + offset[k] + g * Body::size(k) : c.data[k] + (r0 + g) * c.strides[k];
-      body(ColCtx{ptr, ds, rs, nl, c.n});
+      run_group(body, ptr, ds, rs, nl, c.n);
     }
     for (int k = 0; k < Body::kOut; ++k)
       if (Body::row(k))
@@ -750,10 +794,71 @@ struct SoftmaxBwd {
   bool neg;  // softmin
   explicit SoftmaxBwd(const RowCall& c) : log(c.params[1] != 0), neg(c.params[0] != 0) {}
 
+  // Whole groups of rows on the column path at a time (see Groups): 8, so
+  // that each element index is a run of 8 lines (float32; 4 for bfloat16)
+  // and the per-lane sums fit in registers.
+  static constexpr int kGroups = 8;
+
   template <class Ctx>
   void operator()(const Ctx& ctx) const {
     if (neg) run<true>(ctx); else run<false>(ctx);
   }
+  template <bool kFull, int G = 1>
+  void operator()(const ColCtx<kFull>& ctx, std::integral_constant<int, G> = {}) const {
+    if (log) {
+      if (neg) cols<true, true, G>(ctx); else cols<false, true, G>(ctx);
+    } else {
+      if (neg) cols<true, false, G>(ctx); else cols<false, false, G>(ctx);
+    }
+  }
+
+  // G groups of rows on the column path, a row per lane. The G groups give
+  // the independent chains of additions that the row path gets from four
+  // accumulators, so each lane has one, compensated, taking its terms four
+  // at a time (as the row path's sum(g y) does; sum(g) for log_softmax too).
+  template <bool kNeg, bool kLog, int G, bool kFull>
+  void cols(const ColCtx<kFull>& ctx) const {
+    static_assert(kFull || G == 1, "several groups are whole ones");
+    const auto dx = ctx.template seq<SD>(0);
+    const auto g = ctx.template seq<SG>(1);
+    const auto y = ctx.template seq<SG>(2);
+    // Element k of group j (the partial group is j = 0 alone).
+    const auto gl = [&](int64_t k, int j) { return kFull ? g.load_group(k, j) : g.load(k, C(0)); };
+    const auto yl = [&](int64_t k, int j) { return kFull ? y.load_group(k, j) : y.load(k, C(0)); };
+    const int64_t n = ctx.n;
+    const V zero = splat<V>(C(0));
+    V a[G], e[G];
+#pragma GCC unroll 16
+    for (int j = 0; j < G; ++j) a[j] = e[j] = zero;
+    const auto term = [&](int64_t k, int j) {
+      if constexpr (kLog) return gl(k, j); else return gl(k, j) * yl(k, j);
+    };
+    const auto term2 = [&](int64_t k, int j) {
+      if constexpr (kLog) return term(k, j) + term(k + 1, j); else return madd(gl(k + 1, j), yl(k + 1, j), term(k, j));
+    };
+    int64_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+#pragma GCC unroll 16
+      for (int j = 0; j < G; ++j) add_compensated(a[j], e[j], term2(k, j) + term2(k + 2, j));
+    }
+    for (; k < n; ++k) {
+#pragma GCC unroll 16
+      for (int j = 0; j < G; ++j) add_compensated(a[j], e[j], term(k, j));
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < G; ++j) a[j] = signed_by<kNeg>(a[j] + e[j]);
+    for (int64_t k = 0; k < n; ++k) {
+#pragma GCC unroll 16
+      for (int j = 0; j < G; ++j) {
+        const V gv = signed_by<kNeg>(gl(k, j));
+        V r;
+        if constexpr (kLog) r = gv - m::exp(yl(k, j)) * a[j]; else r = (gv - a[j]) * yl(k, j);
+        if constexpr (kFull) dx.store_group(k, j, r); else dx.store(k, r);
+      }
+    }
+  }
+
+  // The row path.
   template <bool kNeg, class Ctx>
   void run(const Ctx& ctx) const {
     const auto dx = ctx.template seq<SD>(0);
@@ -802,7 +907,7 @@ struct SoftmaxBwd {
       add_compensated(sum, e, a1);
       add_compensated(sum, e, a2);
       add_compensated(sum, e, a3);
-      if constexpr (Ctx::kCol) dot = signed_by<kNeg>(sum + e); else dot = signed_by<kNeg>(splat<V>(compensated_total(sum, e)));
+      dot = signed_by<kNeg>(splat<V>(compensated_total(sum, e)));
     }
     if (log) {
       for (int64_t k = 0; k < nv; ++k) dx.store(k, signed_by<kNeg>(g.load(k, C(0))) - m::exp(y.load(k, C(0))) * dot);
