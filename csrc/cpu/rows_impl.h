@@ -11,9 +11,11 @@
 //                along the row;
 //   column path  rows adjacent in memory (the reduced dimension of an NCHW
 //                tensor, a transposed matrix), and for the forward bodies
-//                rows up to short_row() long in any layout: W rows at a time,
-//                one row per lane, no reductions across lanes (short rows
-//                not adjacent are transposed into tiles: drive_columns);
+//                rows up to short_row() long in any layout: W rows at a time
+//                (or several groups of W adjacent rows, for the bodies that
+//                ask: Groups), one row per lane, no reductions across lanes
+//                (short rows not adjacent are transposed into tiles:
+//                drive_columns);
 //   gather path  anything else: each row is copied into a contiguous buffer,
 //                run through the row path, and the outputs copied back.
 // The path depends on the body, the layout and n alone, and within a path
