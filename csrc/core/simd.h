@@ -451,7 +451,6 @@ struct DivideBy {
 #if TA_HAS_FMA
   static constexpr C kUp = C(0x1p64), kDown = C(0x1p-64);
   V inv, neg_s_up, inv_down;
-  DivideBy() = default;
   TA_HD explicit DivideBy(V s) : inv(C(1) / s), neg_s_up(s * -kUp), inv_down(inv * kDown) {}
   TA_HD V operator()(V n) const {
     const V q = n * inv;
@@ -459,7 +458,6 @@ struct DivideBy {
   }
 #else
   V s;
-  DivideBy() = default;
   TA_HD explicit DivideBy(V s_) : s(s_) {}
   TA_HD V operator()(V n) const { return n / s; }
 #endif

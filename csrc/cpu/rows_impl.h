@@ -690,81 +690,46 @@ TA_HD V log_sum(V& m, V t, V c) {
 // per-thread buffer in the compute type otherwise, so that the
 // low-precision output is rounded once, from e times the reciprocal of the
 // sum.
-template <class Ctx, class SY, int G = 1, class YStore, class YLoad, class XL>
-void softmax_direct(const YStore& yst, const YLoad& yld, const XL& xl, int64_t nv) {
-  // G > 1: G whole groups of rows on the column path (see Groups), xl(k, j)
-  // element k of group j; the same arithmetic per lane as one group (a
-  // maximum does not depend on the order it is taken in).
+template <class Ctx, class SY, class YSeq, class XL>
+void softmax_direct(const YSeq& y, const XL& xl, int64_t nv) {
   using V = V_t<SY>;
   using C = C_t<SY>;
   constexpr int W = kLanes<SY>;
-  const V ninf = splat<V>(-std::numeric_limits<C>::infinity());
-  V mx[G];
-  if constexpr (G == 1) {
-    mx[0] = max_over([&](int64_t k) { return xl(k, 0); }, 0, nv, ninf);
-    if constexpr (!Ctx::kCol) mx[0] = splat<V>(hmax(mx[0]));
-  } else {
-#pragma GCC unroll 8
-    for (int j = 0; j < G; ++j) mx[j] = ninf;
-    for (int64_t k = 0; k < nv; ++k) {
-#pragma GCC unroll 8
-      for (int j = 0; j < G; ++j) mx[j] = max_nan(mx[j], xl(k, j));
-    }
-  }
+  V mx = max_over(xl, 0, nv, splat<V>(-std::numeric_limits<C>::infinity()));
+  if constexpr (!Ctx::kCol) mx = splat<V>(hmax(mx));
   // The sum starts from 1 (taken off below) so that add_compensated<true>
   // keeps every addition's error (as online_lse1p); acc - 1 is exact for
   // rows shorter than 2^24 (float).
-  V acc[G], err[G];
-#pragma GCC unroll 8
-  for (int j = 0; j < G; ++j) {
-    acc[j] = splat<V>(C(1));
-    err[j] = splat<V>(C(0));
-  }
-  const auto sum = [&](int j) {
-    if constexpr (Ctx::kCol) return (acc[j] - C(1)) + err[j];
-    else return splat<V>(compensated_total(acc[j], err[j], 1.0));
+  V acc = splat<V>(C(1)), err = splat<V>(C(0));
+  const auto sum = [&] {
+    if constexpr (Ctx::kCol) return (acc - C(1)) + err;
+    else return splat<V>(compensated_total(acc, err, 1.0));
   };
   if constexpr (std::is_same_v<R_t<SY>, C>) {
     for (int64_t k = 0; k < nv; ++k) {
-#pragma GCC unroll 8
-      for (int j = 0; j < G; ++j) {
-        const V e = exp_minus(xl(k, j), mx[j]);
-        add_compensated<true>(acc[j], err[j], e);
-        yst(k, j, e);
-      }
+      const V e = exp_minus(xl(k), mx);
+      add_compensated<true>(acc, err, e);
+      y.store(k, e);
     }
-    DivideBy<V> div[G];
-#pragma GCC unroll 8
-    for (int j = 0; j < G; ++j) div[j] = DivideBy<V>(sum(j));
-    for (int64_t k = 0; k < nv; ++k) {
-#pragma GCC unroll 8
-      for (int j = 0; j < G; ++j) yst(k, j, div[j](yld(k, j)));
-    }
+    const DivideBy<V> div(sum());
+    for (int64_t k = 0; k < nv; ++k) y.store(k, div(y.load(k, C(0))));
   } else {
     static thread_local std::vector<C> buf;
-    if (buf.size() < static_cast<size_t>(nv * W * G)) buf.resize(static_cast<size_t>(nv * W * G));
+    if (buf.size() < static_cast<size_t>(nv * W)) buf.resize(static_cast<size_t>(nv * W));
     C* b = buf.data();
     for (int64_t k = 0; k < nv; ++k) {
-#pragma GCC unroll 8
-      for (int j = 0; j < G; ++j) {
-        const V e = exp_minus(xl(k, j), mx[j]);
-        add_compensated<true>(acc[j], err[j], e);
-        __builtin_memcpy(b + (k * G + j) * W, &e, sizeof(V));
-      }
+      const V e = exp_minus(xl(k), mx);
+      add_compensated<true>(acc, err, e);
+      __builtin_memcpy(b + k * W, &e, sizeof(V));
     }
     // One reciprocal instead of a division per element (7-8% of the time
     // of a bfloat16 row): its extra rounding, an ulp of float at most, is
     // far below the output's half ulp.
-    V inv[G];
-#pragma GCC unroll 8
-    for (int j = 0; j < G; ++j) inv[j] = C(1) / sum(j);
+    const V inv = C(1) / sum();
     for (int64_t k = 0; k < nv; ++k) {
-#pragma GCC unroll 8
-      for (int j = 0; j < G; ++j) {
-        V e;
-        __builtin_memcpy(&e, b + (k * G + j) * W, sizeof(V));
-        yst(k, j, e * inv[j]);
-      }
+      V e;
+      __builtin_memcpy(&e, b + k * W, sizeof(V));
+      y.store(k, e * inv);
     }
   }
 }
@@ -791,32 +756,9 @@ struct SoftmaxFwd {
   explicit SoftmaxFwd(const RowCall& c) : log(c.params[1] != 0), neg(c.params[0] != 0) {}
   int64_t short_row() const { return log ? kShortLogRow : kShortRow; }
 
-  // softmax and softmin take 4 whole groups of adjacent rows at a time on
-  // the column path (see Groups); log_softmax, one.
-  static constexpr int kGroups = 4;
-
   template <class Ctx>
   void operator()(const Ctx& ctx) const {
     if (neg) run<true>(ctx); else run<false>(ctx);
-  }
-  template <int G>
-  void operator()(const ColCtx<true>& ctx, std::integral_constant<int, G>) const {
-    if (log) {
-      for (int j = 0; j < G; ++j) {
-        char* const ptr[kOps] = {ctx.ptr[0] + j * W * size(0), ctx.ptr[1] + j * W * size(1)};
-        (*this)(ColCtx<true>{ptr, ctx.ds, ctx.rs, W, ctx.n});
-      }
-    } else {
-      if (neg) groups<true, G>(ctx); else groups<false, G>(ctx);
-    }
-  }
-  template <bool kNeg, int G>
-  void groups(const ColCtx<true>& ctx) const {
-    const auto y = ctx.template seq<SY>(0);
-    const auto x = ctx.template seq<SX>(1);
-    softmax_direct<ColCtx<true>, SY, G>([&](int64_t k, int j, V v) { y.store_group(k, j, v); },
-                                        [&](int64_t k, int j) { return y.load_group(k, j); },
-                                        [&](int64_t k, int j) { return signed_by<kNeg>(x.load_group(k, j)); }, ctx.n);
   }
   template <bool kNeg, class Ctx>
   void run(const Ctx& ctx) const {
@@ -828,8 +770,7 @@ struct SoftmaxFwd {
     const auto xl = [&](int64_t k) { return signed_by<kNeg>(x.load(k, pad)); };
     V mx, t, c;
     if (!log) {
-      softmax_direct<Ctx, SY>([&](int64_t k, int, V v) { y.store(k, v); }, [&](int64_t k, int) { return y.load(k, C(0)); },
-                              [&](int64_t k, int) { return xl(k); }, nv);
+      softmax_direct<Ctx, SY>(y, xl, nv);
       return;
     }
     // (x - max) - log1p(E): the two terms have opposite signs, so nothing
