@@ -161,21 +161,21 @@ struct ColSeq {
     cpu_impl::store<S>(reinterpret_cast<R*>(p + k * ds) + j * W, v);
   }
   TA_HD V load(int64_t k, C pad) const {
-    const char* q = p + k * ds;
     if constexpr (kFull) {
       (void)pad;
       return load_group(k, 0);
     } else {
+      const char* q = p + k * ds;
       R buf[W] = {};
       for (int j = 0; j < nl; ++j) std::memcpy(&buf[j], q + j * rs, sizeof(R));
       return where<V>(iota<V>() < static_cast<C>(nl), cpu_impl::load<S>(buf), pad);
     }
   }
   TA_HD void store(int64_t k, V v) const {
-    char* q = p + k * ds;
     if constexpr (kFull) {
       store_group(k, 0, v);
     } else {
+      char* q = p + k * ds;
       R buf[W];
       cpu_impl::store<S>(buf, v);
       for (int j = 0; j < nl; ++j) std::memcpy(q + j * rs, &buf[j], sizeof(R));
@@ -401,7 +401,8 @@ struct Groups<Body, std::void_t<decltype(Body::kGroups)>> : std::integral_consta
 
 // The column path. Rows adjacent in memory (the reduced dimension of an
 // NCHW tensor; `adjacent`, every row operand's row step its element size)
-// run in place, W at a time. Short rows of any other layout are copied, up
+// run in place, W at a time (Groups<Body> groups of W where the body asks
+// for them). Short rows of any other layout are copied, up
 // to kTileRows of them, into a tile laid out that way (a transposition for
 // contiguous rows), run there, and their outputs copied back. A lane sees
 // its own row's values in the same order either way, so a row's result
