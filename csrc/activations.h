@@ -392,7 +392,7 @@ struct Gelu : Traits {
   template <class V> TA_HD V fwd(V x) const {
     if (!tanh_mode) return m::x_normcdf(x, defer_rare);
     if constexpr (sizeof(C) == 4) {
-      return m::gelu_pw_f32<true, false>(x, [](V xs) { return tanh_fwd(xs); }, defer_rare);
+      return m::gelu_pw_f32<true, false>(x, [](V xs) TA_LAMBDA { return tanh_fwd(xs); }, defer_rare);
     }
     return tanh_fwd(x);
   }
@@ -401,7 +401,7 @@ struct Gelu : Traits {
   template <class V> TA_HD V deriv(V x) const {
     if (tanh_mode) {
       if constexpr (sizeof(C) == 4) {
-        return m::gelu_pw_f32<true, true>(x, [](V xs) { return tanh_deriv(xs); }, defer_rare);
+        return m::gelu_pw_f32<true, true>(x, [](V xs) TA_LAMBDA { return tanh_deriv(xs); }, defer_rare);
       }
       return tanh_deriv(x);
     }

@@ -1227,8 +1227,13 @@ TA_HD V gelu_pw_f32(V x, Slow slow, bool defer = false) {
   V r = where<V>(x < splat<V>(0.0f), kDeriv ? P : -P, top - P);
   const auto far = gelu_far(x);
   if (!defer && any(far)) {
-    if constexpr (kTanh) r = where<V>(far, slow(x), r);
-    else r = where<V>(far, gelu_left_tail_f32<kDeriv>(x), r);
+    V tail;
+    if constexpr (kTanh) tail = slow(x);
+    else tail = gelu_left_tail_f32<kDeriv>(x);
+    // A NaN lane returns x itself: from the arithmetic, the NaN's sign would
+    // depend on the order in which the compiler put the operands of some
+    // addition, which may differ between the loops that inline this code.
+    r = where<V>(far, where<V>(isnan(x), x, tail), r);
   }
   return r;
 #endif
@@ -1239,7 +1244,7 @@ TA_HD V gelu_pw_f32(V x, Slow slow, bool defer = false) {
 template <class V>
 TA_HD V x_normcdf(V x, bool defer = false) {
   if constexpr (sizeof(scalar_t<V>) == 4) {
-    return gelu_pw_f32<false, false>(x, [](V xs) { return x_normcdf_exp(xs); }, defer);
+    return gelu_pw_f32<false, false>(x, [](V xs) TA_LAMBDA { return x_normcdf_exp(xs); }, defer);
   } else {
     (void)defer;
     return x_normcdf_exp(x);
@@ -1249,7 +1254,7 @@ TA_HD V x_normcdf(V x, bool defer = false) {
 // Phi(x) + x phi(x) for float.
 template <class V>
 TA_HD V gelu_deriv_f32(V x, bool defer = false) {
-  return gelu_pw_f32<false, true>(x, [](V xs) { return gelu_deriv_f32_exp(xs); }, defer);
+  return gelu_pw_f32<false, true>(x, [](V xs) TA_LAMBDA { return gelu_deriv_f32_exp(xs); }, defer);
 }
 
 // sigmoid(xh + xl) and sigmoid(-(xh + xl)) for an argument carried as a pair

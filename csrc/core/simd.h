@@ -26,6 +26,16 @@
 #define TA_HD inline __attribute__((always_inline))
 #endif
 
+// After a lambda's parameter list. GCC leaves a lambda that loads or computes
+// a lot (a partial vector's copy, GELU's polynomial) out of line, and a call
+// per vector clobbers every vector register: the loop's accumulators and
+// constants go back to memory on each call.
+#if defined(TA_DEVICE_CODE)
+#define TA_LAMBDA
+#else
+#define TA_LAMBDA __attribute__((always_inline))
+#endif
+
 #ifndef TA_ISA
 #define TA_ISA generic
 #endif

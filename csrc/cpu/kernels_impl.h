@@ -177,14 +177,14 @@ TA_HD void contiguous(typename S::raw* const* out, const typename S::raw* const*
   using RL = typename SL::raw;
   constexpr int W = kLanes<S>;
   static_assert(kLanes<SL> == W, "one vector of each storage per step");
-  auto put = [](R* dst, int64_t at, int o, const V_t<S>& v) {
+  auto put = [](R* dst, int64_t at, int o, const V_t<S>& v) TA_LAMBDA {
     if (o == NOut - 1) {
       store<SL>(reinterpret_cast<RL*>(dst) + at, v);
     } else {
       store<S>(dst + at, v);
     }
   };
-  auto emit = [&](R* const* dst, int64_t at, const auto& r) {
+  auto emit = [&](R* const* dst, int64_t at, const auto& r) TA_LAMBDA {
     if constexpr (NOut == 1) {
       put(dst[0], at, 0, r);
     } else {
@@ -320,7 +320,7 @@ void contiguous_rare(typename S::raw* const* out, const typename S::raw* const* 
                      Rare& rare, Full& full, std::index_sequence<I...> iseq, std::index_sequence<O...> oseq) {
   using R = typename S::raw;
   constexpr int W = kLanes<S>;
-  auto put = [](R* const* dst, int64_t at, const auto& r) {
+  auto put = [](R* const* dst, int64_t at, const auto& r) TA_LAMBDA {
     if constexpr (NOut == 1) {
       store<S>(dst[0] + at, r);
     } else {
@@ -394,11 +394,11 @@ void run_rare(char** data, const int64_t* strides, int64_t n, Fast fast, Rare ra
 // (Op::rare of input kX gives their mask).
 template <class S, int NOut, int NIn, int kX, class Op, class Body>
 void run_op(char** d, const int64_t* s, int64_t n, const Op& op, Body body) {
-  auto bind = [body](const Op& o) { return [o, body](auto... a) { return body(o, a...); }; };
+  auto bind = [body](const Op& o) TA_LAMBDA { return [o, body](auto... a) TA_LAMBDA { return body(o, a...); }; };
   if constexpr (Op::kRareLanes && std::is_same_v<S, F32>) {
     Op lazy = op;
     lazy.set_defer_rare();
-    auto rare = [](auto... a) { return Op::rare(V_t<S>(std::get<kX>(std::tuple(a...)))); };
+    auto rare = [](auto... a) TA_LAMBDA { return Op::rare(V_t<S>(std::get<kX>(std::tuple(a...)))); };
     run_rare<S, NOut, NIn>(d, s, n, bind(lazy), rare, bind(op));
   } else {
     run<S, NOut, NIn>(d, s, n, bind(op));
@@ -442,25 +442,25 @@ struct Pointwise {
   using C = C_t<S>;
   using V = V_t<S>;
   static void fwd(char** d, const int64_t* s, int64_t n, const double* p) {
-    run_op<S, 1, 1, 0>(d, s, n, Op<C>(p), [](const Op<C>& op, V x) { return op.fwd(x); });
+    run_op<S, 1, 1, 0>(d, s, n, Op<C>(p), [](const Op<C>& op, V x) TA_LAMBDA { return op.fwd(x); });
   }
   static void bwd(char** d, const int64_t* s, int64_t n, const double* p) {
-    run_op<S, 1, 2, 1>(d, s, n, Op<C>(p), [](const Op<C>& op, V g, V x) { return op.bwd(g, x); });
+    run_op<S, 1, 2, 1>(d, s, n, Op<C>(p), [](const Op<C>& op, V g, V x) TA_LAMBDA { return op.bwd(g, x); });
   }
   static void dbwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
-    run<S, 1, 3>(d, s, n, [op](V gg, V g, V x) { return op.dbwd(gg, g, x); });
+    run<S, 1, 3>(d, s, n, [op](V gg, V g, V x) TA_LAMBDA { return op.dbwd(gg, g, x); });
   }
   static void bwd_result(char** d, const int64_t* s, int64_t n, const double* p) {
     if constexpr (Op<C>::kResultForm) {
       const Op<C> op(p);
-      run<S, 1, 2>(d, s, n, [op](V g, V y) { return op.bwd_result(g, y); });
+      run<S, 1, 2>(d, s, n, [op](V g, V y) TA_LAMBDA { return op.bwd_result(g, y); });
     }
   }
   static void dbwd_result(char** d, const int64_t* s, int64_t n, const double* p) {
     if constexpr (Op<C>::kResultForm) {
       const Op<C> op(p);
-      run<S, 1, 3>(d, s, n, [op](V gg, V g, V y) { return op.dbwd_result(gg, g, y); });
+      run<S, 1, 3>(d, s, n, [op](V gg, V g, V y) TA_LAMBDA { return op.dbwd_result(gg, g, y); });
     }
   }
   static void fill(cpu::Loop (&t)[kNumKinds][kNumDTypes], DType dt) {
@@ -478,29 +478,29 @@ struct Parametric {
   using C = C_t<S>;
   using V = V_t<S>;
   static void fwd(char** d, const int64_t* s, int64_t n, const double* p) {
-    run_op<S, 1, 2, 0>(d, s, n, Op<C>(p), [](const Op<C>& op, V x, V w) { return op.fwd(x, w); });
+    run_op<S, 1, 2, 0>(d, s, n, Op<C>(p), [](const Op<C>& op, V x, V w) TA_LAMBDA { return op.fwd(x, w); });
   }
   static void bwd(char** d, const int64_t* s, int64_t n, const double* p) {
-    run_op<S, 2, 3, 1>(d, s, n, Op<C>(p), [](const Op<C>& op, V g, V x, V w) { return op.bwd(g, x, w); });
+    run_op<S, 2, 3, 1>(d, s, n, Op<C>(p), [](const Op<C>& op, V g, V x, V w) TA_LAMBDA { return op.bwd(g, x, w); });
   }
   static void dbwd(char** d, const int64_t* s, int64_t n, const double* p) {
     const Op<C> op(p);
-    run<S, 3, 5>(d, s, n, [op](V ggx, V ggw, V g, V x, V w) { return op.dbwd(ggx, ggw, g, x, w); });
+    run<S, 3, 5>(d, s, n, [op](V ggx, V ggw, V g, V x, V w) TA_LAMBDA { return op.dbwd(ggx, ggw, g, x, w); });
   }
   // The backward loops' last output, the per-element parameter gradient,
   // is in the compute type (float for float16/bfloat16).
   using SG = std::conditional_t<std::is_same_v<C, float>, F32, F64>;
   static void fwd_tiled(char** d, const int8_t* m, int64_t n, int64_t period) {
     const Op<C> op(nullptr);
-    run_tiled<S, S, 1, 2>(d, m, n, period, [op](V x, V w) { return op.fwd(x, w); });
+    run_tiled<S, S, 1, 2>(d, m, n, period, [op](V x, V w) TA_LAMBDA { return op.fwd(x, w); });
   }
   static void bwd_tiled(char** d, const int8_t* m, int64_t n, int64_t period) {
     const Op<C> op(nullptr);
-    run_tiled<S, SG, 2, 3>(d, m, n, period, [op](V g, V x, V w) { return op.bwd(g, x, w); });
+    run_tiled<S, SG, 2, 3>(d, m, n, period, [op](V g, V x, V w) TA_LAMBDA { return op.bwd(g, x, w); });
   }
   static void dbwd_tiled(char** d, const int8_t* m, int64_t n, int64_t period) {
     const Op<C> op(nullptr);
-    run_tiled<S, SG, 3, 5>(d, m, n, period, [op](V ggx, V ggw, V g, V x, V w) { return op.dbwd(ggx, ggw, g, x, w); });
+    run_tiled<S, SG, 3, 5>(d, m, n, period, [op](V ggx, V ggw, V g, V x, V w) TA_LAMBDA { return op.dbwd(ggx, ggw, g, x, w); });
   }
   static void fill(cpu::Loop (&t)[3][kNumDTypes], DType dt) {
     const int i = static_cast<int>(dt);
@@ -578,22 +578,22 @@ template <class S>
 struct Lut {
   static void fwd(char** d, const int64_t* s, int64_t n, const float* const* t) {
     const float* f = t[0];
-    run<S, 1, 1>(d, s, n, [f](Elems<S> x) { return lookup(f, x.p); });
+    run<S, 1, 1>(d, s, n, [f](Elems<S> x) TA_LAMBDA { return lookup(f, x.p); });
   }
   static void bwd(char** d, const int64_t* s, int64_t n, const float* const* t) {
     const float* df = t[0];
-    run<S, 1, 2>(d, s, n, [df](VF g, Elems<S> x) { return g * lookup(df, x.p); });
+    run<S, 1, 2>(d, s, n, [df](VF g, Elems<S> x) TA_LAMBDA { return g * lookup(df, x.p); });
   }
   // The gated units' forward and backward (gated.h) in the same order of
   // operations.
   static void gated_fwd(char** d, const int64_t* s, int64_t n, const float* const* t) {
     const float* f = t[0];
-    run<S, 1, 2>(d, s, n, [f](Elems<S> p, VF q) { return lookup(f, p.p) * q; });
+    run<S, 1, 2>(d, s, n, [f](Elems<S> p, VF q) TA_LAMBDA { return lookup(f, p.p) * q; });
   }
   // t[0]: f and f' as pairs (kind 2 of the table cache).
   static void gated_bwd(char** d, const int64_t* s, int64_t n, const float* const* t) {
     const float* fdf = t[0];
-    run<S, 2, 3>(d, s, n, [fdf](VF g, Elems<S> p, VF q) {
+    run<S, 2, 3>(d, s, n, [fdf](VF g, Elems<S> p, VF q) TA_LAMBDA {
       VF f, df;
       lookup_pair(fdf, p.p, f, df);
       return Outs<VF, 2>{{(g * q) * df, g * f}};

@@ -334,7 +334,7 @@ void transpose(char* b, int64_t b_row, const char* a, int64_t a_row, int64_t R, 
       for (int s = 1; s < N; s *= 2) interleave_stage(r, std::make_integer_sequence<int, N>{});
       for (int k = 0; k < N; ++k) std::memcpy(b + (j + k) * b_row + i * kSize, &r[k], sizeof(T));
     }
-  const auto edge = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  const auto edge = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) TA_LAMBDA {
     for (int64_t i = i0; i < i1; ++i)
       for (int64_t j = j0; j < j1; ++j) std::memcpy(b + j * b_row + i * kSize, a + i * a_row + j * kSize, kSize);
   };
@@ -604,7 +604,7 @@ TA_HD void online_lse1p(const Load& xl, int64_t nv, int64_t blen, V& m, V& t, V&
     V errc = err;
     // Adds term k to acc (Fast2Sum: acc >= 1 >= the term) and returns the
     // addition's rounding error.
-    const auto term = [&](int64_t k) {
+    const auto term = [&](int64_t k) TA_LAMBDA {
       const V x = xl(k);
       V d;
       fast_two_sum<V>(acc, exp_minus(x, shift), acc, d);
@@ -660,7 +660,7 @@ TA_HD V log_sum(V& m, V t, V c) {
       __builtin_memcpy(f + b, &e, sizeof(VD));
     }
     double s = 0, err = 0;
-    const auto add = [&](double v) {
+    const auto add = [&](double v) TA_LAMBDA {
       double hi, lo;
       two_sum<double>(s, v, hi, lo);
       s = hi;
@@ -702,7 +702,7 @@ void softmax_direct(const YSeq& y, const XL& xl, int64_t nv) {
   // keeps every addition's error (as online_lse1p); acc - 1 is exact for
   // rows shorter than 2^24 (float).
   V acc = splat<V>(C(1)), err = splat<V>(C(0));
-  const auto sum = [&] {
+  const auto sum = [&]() TA_LAMBDA {
     if constexpr (Ctx::kCol) return (acc - C(1)) + err;
     else return splat<V>(compensated_total(acc, err, 1.0));
   };
@@ -768,7 +768,7 @@ struct SoftmaxFwd {
     const int64_t nv = x.count();
     // Padding becomes -inf after the sign, contributing exp(-inf) = 0.
     const C pad = signed_by<kNeg>(-std::numeric_limits<C>::infinity());
-    const auto xl = [&](int64_t k) { return signed_by<kNeg>(x.load(k, pad)); };
+    const auto xl = [&](int64_t k) TA_LAMBDA { return signed_by<kNeg>(x.load(k, pad)); };
     V mx, t, c;
     if (!log) {
       softmax_direct<Ctx, SY>(y, xl, nv);
@@ -776,7 +776,7 @@ struct SoftmaxFwd {
     }
     // (x - max) - log1p(E): the two terms have opposite signs, so nothing
     // cancels and the result keeps the relative accuracy of each.
-    online_lse1p(xl, nv, online_block(ctx), mx, t, c, [](V) {}, [](int64_t, V) {});
+    online_lse1p(xl, nv, online_block(ctx), mx, t, c, [](V) TA_LAMBDA {}, [](int64_t, V) TA_LAMBDA {});
     const V ls = log_sum<Ctx>(mx, t, c);
     for (int64_t k = 0; k < nv; ++k) y.store(k, (xl(k) - mx) - ls);
   }
@@ -826,17 +826,17 @@ struct SoftmaxBwd {
     const auto g = ctx.template seq<SG>(1);
     const auto y = ctx.template seq<SG>(2);
     // Element k of group j (the partial group is j = 0 alone).
-    const auto gl = [&](int64_t k, int j) { return kFull ? g.load_group(k, j) : g.load(k, C(0)); };
-    const auto yl = [&](int64_t k, int j) { return kFull ? y.load_group(k, j) : y.load(k, C(0)); };
+    const auto gl = [&](int64_t k, int j) TA_LAMBDA { return kFull ? g.load_group(k, j) : g.load(k, C(0)); };
+    const auto yl = [&](int64_t k, int j) TA_LAMBDA { return kFull ? y.load_group(k, j) : y.load(k, C(0)); };
     const int64_t n = ctx.n;
     const V zero = splat<V>(C(0));
     V a[G], e[G];
 #pragma GCC unroll 16
     for (int j = 0; j < G; ++j) a[j] = e[j] = zero;
-    const auto term = [&](int64_t k, int j) {
+    const auto term = [&](int64_t k, int j) TA_LAMBDA {
       if constexpr (kLog) return gl(k, j); else return gl(k, j) * yl(k, j);
     };
-    const auto term2 = [&](int64_t k, int j) {
+    const auto term2 = [&](int64_t k, int j) TA_LAMBDA {
       if constexpr (kLog) return term(k, j) + term(k + 1, j); else return madd(gl(k + 1, j), yl(k + 1, j), term(k, j));
     };
     int64_t k = 0;
@@ -896,9 +896,9 @@ struct SoftmaxBwd {
       // sum of the group. Over the rows of ACCURACY.md the float32 error
       // goes from 2.3 to 2.7 ulp of the summands (bound 4; PyTorch 7.1).
       V e0 = zero, e1 = zero, e2 = zero, e3 = zero;
-      const auto gy = [&](int64_t i) { return g.load(i, C(0)) * y.load(i, C(0)); };
-      const auto gy2 = [&](int64_t i) { return madd(g.load(i + 1, C(0)), y.load(i + 1, C(0)), gy(i)); };
-      const auto gy4 = [&](int64_t i) { return gy2(i) + gy2(i + 2); };
+      const auto gy = [&](int64_t i) TA_LAMBDA { return g.load(i, C(0)) * y.load(i, C(0)); };
+      const auto gy2 = [&](int64_t i) TA_LAMBDA { return madd(g.load(i + 1, C(0)), y.load(i + 1, C(0)), gy(i)); };
+      const auto gy4 = [&](int64_t i) TA_LAMBDA { return gy2(i) + gy2(i + 2); };
       for (; k + 16 <= nv; k += 16) {
         add_compensated(a0, e0, gy4(k));
         add_compensated(a1, e1, gy4(k + 4));
@@ -1018,14 +1018,14 @@ struct CeForward {
     // acc = sum q (x - ref) and qsum = sum q per lane, ref the lane's shift.
     // (Smoothing with class indices: q = w here, scaled by e / n below.)
     V ref = splat<V>(C(0)), acc = splat<V>(C(0)), qsum = splat<V>(C(0));
-    const auto xl = [&](int64_t k) { return x.load(k, ninf); };
-    const auto block = [&](V shift) {
+    const auto xl = [&](int64_t k) TA_LAMBDA { return x.load(k, ninf); };
+    const auto block = [&](V shift) TA_LAMBDA {
       if constexpr (kKind != CeFwd::Index) {
         acc = madd(qsum, ref - shift, acc);
         ref = shift;
       }
     };
-    const auto each = [&](int64_t k, V xv) {
+    const auto each = [&](int64_t k, V xv) TA_LAMBDA {
       if constexpr (kKind != CeFwd::Index) {
         // Padding has weight 0 (and target 0).
         const V q = kProb ? w.load(k) * madd(t.load(k, C(0)), keep, spread) : w.load(k);
@@ -1174,25 +1174,25 @@ struct BceLoops {
   using F = act::BceWithLogits<C, kPw>;
   static void fwd(char** d, const int64_t* s, int64_t n, const double*) {
     if constexpr (kPw) {
-      run<S, 1, 4>(d, s, n, [](V x, V t, V w, V pw) { return F::fwd(x, t, w, pw); });
+      run<S, 1, 4>(d, s, n, [](V x, V t, V w, V pw) TA_LAMBDA { return F::fwd(x, t, w, pw); });
     } else {
-      run<S, 1, 3>(d, s, n, [](V x, V t, V w) { return F::fwd(x, t, w, w); });
+      run<S, 1, 3>(d, s, n, [](V x, V t, V w) TA_LAMBDA { return F::fwd(x, t, w, w); });
     }
   }
   static void bwd(char** d, const int64_t* s, int64_t n, const double*) {
     if constexpr (kPw) {
-      run<S, 1, 5>(d, s, n, [](V u, V x, V t, V w, V pw) { return F::dx(u, x, t, w, pw); });
+      run<S, 1, 5>(d, s, n, [](V u, V x, V t, V w, V pw) TA_LAMBDA { return F::dx(u, x, t, w, pw); });
     } else {
-      run<S, 1, 4>(d, s, n, [](V u, V x, V t, V w) { return F::dx(u, x, t, w, w); });
+      run<S, 1, 4>(d, s, n, [](V u, V x, V t, V w) TA_LAMBDA { return F::dx(u, x, t, w, w); });
     }
   }
   static void bwd_t(char** d, const int64_t* s, int64_t n, const double*) {
     if constexpr (kPw) {
-      run<S, 2, 5>(d, s, n, [](V u, V x, V t, V w, V pw) {
+      run<S, 2, 5>(d, s, n, [](V u, V x, V t, V w, V pw) TA_LAMBDA {
         return Outs<V, 2>{{F::dx(u, x, t, w, pw), F::dt(u, x, t, w, pw)}};
       });
     } else {
-      run<S, 2, 4>(d, s, n, [](V u, V x, V t, V w) {
+      run<S, 2, 4>(d, s, n, [](V u, V x, V t, V w) TA_LAMBDA {
         return Outs<V, 2>{{F::dx(u, x, t, w, w), F::dt(u, x, t, w, w)}};
       });
     }
