@@ -110,17 +110,22 @@ struct RowSeq {
   static constexpr int W = kLanes<S>;
   R* p;
   int64_t n;
+  // Whole vectors: testing k against it is one fused compare-and-branch per
+  // access, where k W + W <= n took three integer operations, which compete
+  // with the vector arithmetic for issue slots in the bodies' loops.
+  int64_t whole;
+  TA_HD RowSeq(R* p_, int64_t n_) : p(p_), n(n_), whole(n_ / W) {}
   TA_HD int64_t count() const { return (n + W - 1) / W; }
   TA_HD V load(int64_t k, C pad) const {
     const int64_t i = k * W;
-    if (i + W <= n) return cpu_impl::load<S>(p + i);
+    if (k < whole) return cpu_impl::load<S>(p + i);
     R buf[W] = {};
     copy_part(buf, p + i, n - i);
     return where<V>(iota<V>() < static_cast<C>(n - i), cpu_impl::load<S>(buf), pad);
   }
   TA_HD void store(int64_t k, V v) const {
     const int64_t i = k * W;
-    if (i + W <= n) return cpu_impl::store<S>(p + i, v);
+    if (k < whole) return cpu_impl::store<S>(p + i, v);
     R buf[W];
     cpu_impl::store<S>(buf, v);
     copy_part(p + i, buf, n - i);
@@ -190,7 +195,7 @@ struct RowWeights {
   using C = scalar_t<V>;
   const C* w;
   int64_t n;
-  TA_HD V load(int64_t k) const { return RowSeq<CS_t<C>>{const_cast<C*>(w), n}.load(k, C(0)); }
+  TA_HD V load(int64_t k) const { return RowSeq<CS_t<C>>(const_cast<C*>(w), n).load(k, C(0)); }
 };
 template <class V>
 struct ColWeights {
@@ -208,7 +213,7 @@ struct RowCtx {
   char* const* ptr;
   const int64_t* elem;  // bytes between elements of row operand k
   int64_t n;
-  template <class S> TA_HD RowSeq<S> seq(int k) const { return {reinterpret_cast<R_t<S>*>(ptr[k]), n}; }
+  template <class S> TA_HD RowSeq<S> seq(int k) const { return RowSeq<S>(reinterpret_cast<R_t<S>*>(ptr[k]), n); }
   template <class V> TA_HD RowWeights<V> weights(const void* w) const {
     return {static_cast<const scalar_t<V>*>(w), n};
   }
@@ -692,7 +697,11 @@ TA_HD V log_sum(V& m, V t, V c) {
 // low-precision output is rounded once, from e times the reciprocal of the
 // sum.
 template <class Ctx, class SY, class YSeq, class XL>
-void softmax_direct(const YSeq& y, const XL& xl, int64_t nv) {
+void softmax_direct(const YSeq& y_, const XL& xl_, int64_t nv) {
+  // Local copies: the stores below go through may-alias vector types, after
+  // which GCC would reload every field reached through a reference.
+  const YSeq y = y_;
+  const XL xl = xl_;
   using V = V_t<SY>;
   using C = C_t<SY>;
   constexpr int W = kLanes<SY>;
