@@ -231,6 +231,9 @@ struct ColCtx {
   const int64_t* rs;
   int nl;
   int64_t n;
+  // Where a body that finishes its rows in their own layout (RowsOut) leaves
+  // its per-lane results instead of writing the outputs; null otherwise.
+  void* stats;
   template <class S> TA_HD ColSeq<S, kFull> seq(int k) const { return {ptr[k], ds[k], rs[k], nl, n}; }
   template <class V> TA_HD ColWeights<V> weights(const void* w) const {
     return {static_cast<const scalar_t<V>*>(w), n};
@@ -389,9 +392,28 @@ char* row_buffers(std::vector<char>& buf, int64_t elems, int64_t* offset) {
 // One group of nl rows on the column path: whole groups with every access a
 // vector (ColSeq), the last, partial one through buffers.
 template <class Body>
-void run_group(const Body& body, char* const* ptr, const int64_t* ds, const int64_t* rs, int nl, int64_t n) {
-  if (nl == Body::W) body(ColCtx<true>{ptr, ds, rs, nl, n}); else body(ColCtx<false>{ptr, ds, rs, nl, n});
+void run_group(const Body& body, char* const* ptr, const int64_t* ds, const int64_t* rs, int nl, int64_t n,
+               void* stats = nullptr) {
+  if (nl == Body::W) body(ColCtx<true>{ptr, ds, rs, nl, n, stats});
+  else body(ColCtx<false>{ptr, ds, rs, nl, n, stats});
 }
+
+// A body whose outputs are an elementwise function of its input and of a few
+// per-row values (log_softmax: (x - max) - log S) may finish rows that came
+// through a tile in their own layout: rows_out(c) says whether it will for
+// this call; its column run then leaves the per-lane values in the context's
+// stats (kStatsBytes), and row_out(c, r, stats, j) writes row r from lane j's.
+// The arithmetic per element is the column path's, so the bits are the same,
+// and the outputs skip the transposition back out of the tile.
+template <class Body, class = void> struct RowsOut : std::false_type {};
+template <class Body>
+struct RowsOut<Body, std::void_t<decltype(std::declval<const Body&>().rows_out(std::declval<const RowCall&>()))>>
+    : std::true_type {};
+template <class Body>
+bool rows_out(const Body& body, const RowCall& c) {
+  if constexpr (RowsOut<Body>::value) return body.rows_out(c); else return false;
+}
+constexpr int kStatsBytes = 2 * 64;
 
 // A body that reads little per element (the softmax backward) may take
 // Body::kGroups whole groups of rows at once, called with that number as an
@@ -423,7 +445,7 @@ void drive_columns(const RowCall& c, const Body& body, bool adjacent) {
     if constexpr (G > 1) {
       for (; r + G * W <= c.nrows; r += G * W) {
         for (int k = 0; k < K; ++k) ptr[k] = c.data[k] + r * c.strides[k];
-        body(ColCtx<true>{ptr, c.dim_strides, c.strides, W, c.n}, std::integral_constant<int, G>{});
+        body(ColCtx<true>{ptr, c.dim_strides, c.strides, W, c.n, nullptr}, std::integral_constant<int, G>{});
       }
     }
     for (; r < c.nrows; r += W) {
@@ -446,6 +468,8 @@ void drive_columns(const RowCall& c, const Body& body, bool adjacent) {
     ds[k] = Body::row(k) ? rows * Body::size(k) : c.dim_strides[k];
     rs[k] = Body::row(k) ? Body::size(k) : c.strides[k];
   }
+  const bool direct = rows_out(body, c);
+  alignas(64) unsigned char stats[kStatsBytes];
   for (int64_t r0 = 0; r0 < c.nrows; r0 += rows) {
     const int64_t nr = std::min(rows, c.nrows - r0);
     for (int k = Body::kOut; k < K; ++k)
@@ -456,8 +480,15 @@ void drive_columns(const RowCall& c, const Body& body, bool adjacent) {
       const int nl = static_cast<int>(std::min<int64_t>(W, nr - g));
       for (int k = 0; k < K; ++k)
         ptr[k] = Body::row(k) ? base + offset[k] + g * Body::size(k) : c.data[k] + (r0 + g) * c.strides[k];
-      run_group(body, ptr, ds, rs, nl, c.n);
+      if (!direct) {
+        run_group(body, ptr, ds, rs, nl, c.n);
+        continue;
+      }
+      run_group(body, ptr, ds, rs, nl, c.n, stats);
+      if constexpr (RowsOut<Body>::value)
+        for (int j = 0; j < nl; ++j) body.row_out(c, r0 + g + j, stats, j);
     }
+    if (direct) continue;
     for (int k = 0; k < Body::kOut; ++k)
       if (Body::row(k))
         copy_rows(Body::size(k), c.data[k] + r0 * c.strides[k], c.strides[k], c.dim_strides[k], base + offset[k],
@@ -787,7 +818,39 @@ struct SoftmaxFwd {
     // cancels and the result keeps the relative accuracy of each.
     online_lse1p(xl, nv, online_block(ctx), mx, t, c, [](V) TA_LAMBDA {}, [](int64_t, V) TA_LAMBDA {});
     const V ls = log_sum<Ctx>(mx, t, c);
+    if constexpr (Ctx::kCol) {
+      if (ctx.stats) {
+        static_assert(2 * sizeof(V) <= kStatsBytes, "room for max and log S");
+        __builtin_memcpy(ctx.stats, &mx, sizeof(V));
+        __builtin_memcpy(static_cast<char*>(ctx.stats) + sizeof(V), &ls, sizeof(V));
+        return;
+      }
+    }
+    out(y, xl, nv, mx, ls);
+  }
+  template <class YSeq, class XL>
+  TA_HD static void out(const YSeq& y, const XL& xl, int64_t nv, V mx, V ls) {
     for (int64_t k = 0; k < nv; ++k) y.store(k, (xl(k) - mx) - ls);
+  }
+
+  // log_softmax rows that went through a tile are finished in place where
+  // both the input's and the output's rows are contiguous (see RowsOut).
+  bool rows_out(const RowCall& c) const {
+    return log && c.dim_strides[0] == sizeof(R_t<SY>) && c.dim_strides[1] == sizeof(R_t<SX>);
+  }
+  void row_out(const RowCall& c, int64_t r, const void* stats, int j) const {
+    C mx, ls;
+    __builtin_memcpy(&mx, static_cast<const char*>(stats) + j * sizeof(C), sizeof(C));
+    __builtin_memcpy(&ls, static_cast<const char*>(stats) + sizeof(V) + j * sizeof(C), sizeof(C));
+    const RowSeq<SY> y(reinterpret_cast<R_t<SY>*>(c.data[0] + r * c.strides[0]), c.n);
+    const RowSeq<SX> x(reinterpret_cast<R_t<SX>*>(c.data[1] + r * c.strides[1]), c.n);
+    const C pad = 0;
+    if (neg) {
+      out(y, [&](int64_t k) TA_LAMBDA { return signed_by<true>(x.load(k, pad)); }, y.count(), splat<V>(mx),
+          splat<V>(ls));
+    } else {
+      out(y, [&](int64_t k) TA_LAMBDA { return x.load(k, pad); }, y.count(), splat<V>(mx), splat<V>(ls));
+    }
   }
 };
 
