@@ -162,4 +162,9 @@ using Table = std::shared_ptr<const std::vector<float>>;
 Table lookup_table(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype, const double* params,
                    int64_t numel);
 
+// The loop that reads a table for a pointwise op (gated false) or a gated
+// unit, of `kind` (cpu::LutLoop), over dtype: with gathers or scalar loads
+// as set by _set_lookup_reads.
+cpu::LutLoop lut_loop(const cpu::KernelTable& isa, bool gated, int kind, at::ScalarType dtype);
+
 }  // namespace ta

@@ -1139,6 +1139,13 @@ std::string cpu_capability() {
   return op.call();
 }
 
+std::string lookup_reads() {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::_lookup_reads", "")
+                            .typed<std::string()>();
+  return op.call();
+}
+
 int64_t lookup_table_count() {
   static const auto op = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("torch_activations::_lookup_table_count", "")
@@ -1165,6 +1172,13 @@ void set_cpu_capability(const std::string& name) {
                             .findSchemaOrThrow("torch_activations::_set_cpu_capability", "")
                             .typed<void(const std::string&)>();
   op.call(name);
+}
+
+void set_lookup_reads(const std::string& mode) {
+  static const auto op = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("torch_activations::_set_lookup_reads", "")
+                            .typed<void(const std::string&)>();
+  op.call(mode);
 }
 
 void set_lookup_tables(bool enabled) {

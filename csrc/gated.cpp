@@ -198,7 +198,7 @@ bool run_from_tables(const GatedInfo& gi, int kind, std::initializer_list<at::Te
   const Table f = lookup_table(isa, act, kind == 0 ? 0 : 2, st, p, first.numel());
   if (!f) return false;
   const float* t[1] = {f->data()};
-  const cpu::LutLoop fn = isa.gated_lut[kind][st == at::kBFloat16 ? 1 : 0];
+  const cpu::LutLoop fn = lut_loop(isa, /*gated=*/true, kind, st);
   run_loop_with([fn, &t](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, t); }, outputs,
                 inputs, kGatedGrain);
   return true;

@@ -417,6 +417,43 @@ Table lookup_table(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarTyp
   return lut::find(isa, id, kind, dtype, params, numel);
 }
 
+namespace lut {
+
+// How the loops read the tables: 0 as suits the CPU, 1 scalar loads, 2
+// gathers (_set_lookup_reads).
+std::atomic<int>& reads() {
+  static std::atomic<int> r{0};
+  return r;
+}
+
+// Gathers are the faster read on the Intel cores from Sapphire Rapids on
+// (measured there; kernels_impl.h), told apart by AVX512-FP16, which they
+// are the first to have and AMD's cores lack. Older Intel cores may run a
+// microcode fix for Gather Data Sampling that slows gathers down several
+// times, and AMD's Zen 4 reads faster with scalar loads: those keep them.
+bool gathers_by_default() {
+#if defined(__x86_64__) || defined(_M_X64)
+  static const bool fast = __builtin_cpu_supports("avx512fp16");
+  return fast;
+#else
+  return false;
+#endif
+}
+
+bool use_gather(const cpu::KernelTable& isa) {
+  const int r = reads().load(std::memory_order_relaxed);
+  // The gated and pointwise loops come in both reads or neither.
+  return isa.lut[1][0][0] != nullptr && (r == 2 || (r == 0 && gathers_by_default()));
+}
+
+}  // namespace lut
+
+cpu::LutLoop lut_loop(const cpu::KernelTable& isa, bool gated, int kind, at::ScalarType dtype) {
+  const int read = lut::use_gather(isa) ? 1 : 0;
+  const int d = dtype == at::kBFloat16 ? 1 : 0;
+  return gated ? isa.gated_lut[read][kind][d] : isa.lut[read][kind][d];
+}
+
 // ------------------------------------------------------------- kernels ---
 void run_pointwise(OpId id, Kind kind, const at::Tensor& out, std::initializer_list<at::Tensor> inputs,
                    const double* params) {
@@ -426,7 +463,7 @@ void run_pointwise(OpId id, Kind kind, const at::Tensor& out, std::initializer_l
   if (kind == Kind::Fwd || kind == Kind::Bwd) {
     const int k = kind == Kind::Fwd ? 0 : 1;
     if (const Table table = lookup_table(isa, id, k, st, params, out.numel())) {
-      const cpu::LutLoop fn = isa.lut[k][st == at::kBFloat16 ? 1 : 0];
+      const cpu::LutLoop fn = lut_loop(isa, /*gated=*/false, k, st);
       const float* t[1] = {table->data()};
       run_loop_with([fn, &t](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, t); }, {out},
                     inputs, info.grain);
@@ -546,6 +583,20 @@ std::vector<std::string> pointwise_op_names() {
 
 void set_lookup_tables(bool enabled) { lut::set_enabled(enabled); }
 int64_t lookup_table_count() { return lut::count(); }
+
+void set_lookup_reads(const std::string& mode) {
+  static const char* const kModes[] = {"auto", "scalar", "gather"};
+  for (int i = 0; i < 3; ++i) {
+    if (mode == kModes[i]) {
+      lut::reads().store(i);
+      return;
+    }
+  }
+  TORCH_CHECK(false, "torch_activations::_set_lookup_reads: mode must be 'auto', 'scalar' or 'gather', got '", mode,
+              "'");
+}
+// The read the loops of the instruction set in use take now.
+std::string lookup_reads() { return lut::use_gather(cpu::kernels()) ? "gather" : "scalar"; }
 std::vector<std::string> lookup_table_ops() {
   std::vector<std::string> v;
   for (const auto& info : pointwise_infos())
@@ -576,6 +627,8 @@ TORCH_LIBRARY(torch_activations, m) {
   m.def("_pointwise_ops() -> str[]", &ta::pointwise_op_names);
   m.def("_set_lookup_tables(bool enabled) -> ()", &ta::set_lookup_tables);
   m.def("_lookup_table_count() -> int", &ta::lookup_table_count);
+  m.def("_set_lookup_reads(str mode) -> ()", &ta::set_lookup_reads);
+  m.def("_lookup_reads() -> str", &ta::lookup_reads);
   m.def("_lookup_table_ops() -> str[]", &ta::lookup_table_ops);
 }
 

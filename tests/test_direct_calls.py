@@ -23,8 +23,8 @@ DIRECT = sorted(n for n in vars(_direct.ops) if not n.startswith("__")
 # Default overloads the direct callables do not convert (results that are not
 # tensors; generators, bool lists): they are the generic binding itself.
 GENERIC_ONLY = {
-    "_cpu_capability", "_lookup_table_count", "_lookup_table_ops", "_pointwise_ops",
-    "_set_cpu_capability", "_supported_cpu_capabilities",
+    "_cpu_capability", "_lookup_reads", "_lookup_table_count", "_lookup_table_ops", "_pointwise_ops",
+    "_set_cpu_capability", "_set_lookup_reads", "_supported_cpu_capabilities",
     "binary_cross_entropy_with_logits_backward", "binary_cross_entropy_with_logits_double_backward",
     "cross_entropy_backward", "cross_entropy_double_backward",
     "rrelu", "rrelu_", "rrelu_with_noise", "rrelu_with_noise_",

@@ -2,8 +2,10 @@
 costs more than a table read take f(x) and f'(x) from a table of the 65536
 possible inputs, filled by their own float32 loop. The result must be the
 computed one bit for bit, for every input, in every instruction set, for the
-pointwise ops and the gated units that share their tables; tables are built
-once enough elements were computed without one, and the cache stays bounded."""
+pointwise ops and the gated units that share their tables, whichever way the
+loops read the tables (scalar loads or gathers; every test runs with both);
+tables are built once enough elements were computed without one, and the
+cache stays bounded."""
 import os
 import threading
 
@@ -20,13 +22,47 @@ TABLE_OPS = set(ops._lookup_table_ops())
 CASES = [(op, p) for op in OPS for p in op.params]
 
 
-@pytest.fixture(autouse=True)
-def fresh_tables():
+@pytest.fixture(autouse=True, params=["scalar", "gather"])
+def fresh_tables(request):
     ops._set_lookup_tables(False)
     ops._set_lookup_tables(True)
+    ops._set_lookup_reads(request.param)
     yield
+    ops._set_lookup_reads("auto")
     ops._set_lookup_tables(False)
     ops._set_lookup_tables(True)
+
+
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+def test_reads_follow_the_mode_the_instruction_set_and_the_cpu():
+    before = ta.cpu_capability()
+    try:
+        for isa in ta.supported_cpu_capabilities():
+            ta.set_cpu_capability(isa)
+            ops._set_lookup_reads("gather")
+            # The baseline build has no gather instruction.
+            assert ops._lookup_reads() == ("scalar" if isa == "DEFAULT" else "gather")
+            ops._set_lookup_reads("scalar")
+            assert ops._lookup_reads() == "scalar"
+        ta.set_cpu_capability(before)
+        ops._set_lookup_reads("auto")
+        flags = cpu_flags()
+        if flags is not None and before != "DEFAULT":
+            assert ops._lookup_reads() == ("gather" if "avx512_fp16" in flags else "scalar")
+    finally:
+        ta.set_cpu_capability(before)
+    with pytest.raises(RuntimeError, match=r"_set_lookup_reads: mode must be 'auto', 'scalar' or 'gather', got 'fast'"):
+        ops._set_lookup_reads("fast")
 
 
 def every_value(dtype):

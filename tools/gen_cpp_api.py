@@ -27,7 +27,8 @@ NAMESPACE = "torch_activations"
 
 # Ops registered from plain C++ functions (m.def(schema, &fn)) have an unboxed
 # kernel, and a typed call must then name that function's exact C++ type.
-UNBOXED_ARG_TYPES = {"_set_cpu_capability": {"name": "const std::string&"}}
+UNBOXED_ARG_TYPES = {"_set_cpu_capability": {"name": "const std::string&"},
+                     "_set_lookup_reads": {"mode": "const std::string&"}}
 
 VARIANTS = ["", "_", "_backward", "_double_backward"]
 

@@ -469,6 +469,7 @@ def machine_info(threads: int) -> List[Tuple[str, str]]:
     return [("CPU", cpu), ("logical CPUs", str(os.cpu_count())), ("threads (torch.get_num_threads)", str(threads)),
             ("instruction set, ours", torch.ops.torch_activations._cpu_capability()),
             ("instruction set, PyTorch's", torch.backends.cpu.get_cpu_capability()),
+            ("float16/bfloat16 lookup-table reads", torch.ops.torch_activations._lookup_reads()),
             ("torch", torch.__version__), ("Python", platform.python_version()),
             ("OS", f"{platform.system()} {platform.release()}")]
 

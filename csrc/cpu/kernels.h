@@ -33,8 +33,11 @@ using ColSum = void (*)(const void* data, int64_t rows, int64_t cols, int64_t ld
 // of 65536 floats indexed by x's bit pattern (ops.cpp), ending with the
 // operations the computing loops end with. Pointwise ops: kind 0 writes
 // tables[0][x] rounded, kind 1 g * tables[0][x] (f') rounded. Gated units
-// (inputs p, q): kind 0 writes f(p) q, kind 1 {(g q) f'(p), g f(p)}, with
-// f = tables[0] and f' = tables[1]. Index [kind][0 float16, 1 bfloat16].
+// (inputs p, q): kind 0 writes f(p) q with f = tables[0], kind 1
+// {(g q) f'(p), g f(p)} with f and f' side by side in tables[0] (entries 2x
+// and 2x + 1). Index [read][kind][0 float16, 1 bfloat16]: read 0 joins
+// scalar loads, read 1 gathers (null in the baseline build, which has no
+// gather instruction); lut_loop in ops.cpp picks one.
 using LutLoop = void (*)(char** data, const int64_t* strides, int64_t n, const float* const* tables);
 
 struct KernelTable {
@@ -45,8 +48,8 @@ struct KernelTable {
   Loop parametric[kNumParametricOps][3][kNumDTypes];
   TiledLoop parametric_tiled[kNumParametricOps][3][kNumDTypes];
   ColSum colsum[2];
-  LutLoop lut[2][2];
-  LutLoop gated_lut[2][2];
+  LutLoop lut[2][2][2];
+  LutLoop gated_lut[2][2][2];
 };
 
 // One per build; absent ISAs are not linked in.

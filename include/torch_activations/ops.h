@@ -415,6 +415,8 @@ TORCH_ACTIVATIONS_API std::tuple<at::Tensor, at::Tensor> softmin_double_backward
 // ---- instruction set of the CPU kernels
 // torch_activations::_cpu_capability() -> str
 TORCH_ACTIVATIONS_API std::string cpu_capability();
+// torch_activations::_lookup_reads() -> str
+TORCH_ACTIVATIONS_API std::string lookup_reads();
 // torch_activations::_lookup_table_count() -> int
 TORCH_ACTIVATIONS_API int64_t lookup_table_count();
 // torch_activations::_lookup_table_ops() -> str[]
@@ -423,6 +425,8 @@ TORCH_ACTIVATIONS_API std::vector<std::string> lookup_table_ops();
 TORCH_ACTIVATIONS_API std::vector<std::string> pointwise_ops();
 // torch_activations::_set_cpu_capability(str name) -> ()
 TORCH_ACTIVATIONS_API void set_cpu_capability(const std::string& name);
+// torch_activations::_set_lookup_reads(str mode) -> ()
+TORCH_ACTIVATIONS_API void set_lookup_reads(const std::string& mode);
 // torch_activations::_set_lookup_tables(bool enabled) -> ()
 TORCH_ACTIVATIONS_API void set_lookup_tables(bool enabled);
 // torch_activations::_supported_cpu_capabilities() -> str[]
