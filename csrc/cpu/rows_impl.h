@@ -480,13 +480,10 @@ void drive_columns(const RowCall& c, const Body& body, bool adjacent) {
       const int nl = static_cast<int>(std::min<int64_t>(W, nr - g));
       for (int k = 0; k < K; ++k)
         ptr[k] = Body::row(k) ? base + offset[k] + g * Body::size(k) : c.data[k] + (r0 + g) * c.strides[k];
-      if (!direct) {
-        run_group(body, ptr, ds, rs, nl, c.n);
-        continue;
-      }
-      run_group(body, ptr, ds, rs, nl, c.n, stats);
+      run_group(body, ptr, ds, rs, nl, c.n, direct ? stats : nullptr);
       if constexpr (RowsOut<Body>::value)
-        for (int j = 0; j < nl; ++j) body.row_out(c, r0 + g + j, stats, j);
+        if (direct)
+          for (int j = 0; j < nl; ++j) body.row_out(c, r0 + g + j, stats, j);
     }
     if (direct) continue;
     for (int k = 0; k < Body::kOut; ++k)
@@ -820,13 +817,22 @@ struct SoftmaxFwd {
     const V ls = log_sum<Ctx>(mx, t, c);
     if constexpr (Ctx::kCol) {
       if (ctx.stats) {
-        static_assert(2 * sizeof(V) <= kStatsBytes, "room for max and log S");
-        __builtin_memcpy(ctx.stats, &mx, sizeof(V));
-        __builtin_memcpy(static_cast<char*>(ctx.stats) + sizeof(V), &ls, sizeof(V));
+        put_stats(ctx.stats, mx, ls);
         return;
       }
     }
     out(y, xl, nv, mx, ls);
+  }
+  // The per-lane stats a column run leaves for row_out: the maxima, then
+  // the logs of the sums.
+  static_assert(2 * sizeof(V) <= kStatsBytes, "room for max and log S");
+  TA_HD static void put_stats(void* stats, V mx, V ls) {
+    __builtin_memcpy(stats, &mx, sizeof(V));
+    __builtin_memcpy(static_cast<char*>(stats) + sizeof(V), &ls, sizeof(V));
+  }
+  TA_HD static void lane_stats(const void* stats, int j, C& mx, C& ls) {
+    __builtin_memcpy(&mx, static_cast<const char*>(stats) + j * sizeof(C), sizeof(C));
+    __builtin_memcpy(&ls, static_cast<const char*>(stats) + sizeof(V) + j * sizeof(C), sizeof(C));
   }
   template <class YSeq, class XL>
   TA_HD static void out(const YSeq& y, const XL& xl, int64_t nv, V mx, V ls) {
@@ -835,22 +841,17 @@ struct SoftmaxFwd {
 
   // log_softmax rows that went through a tile are finished in place where
   // both the input's and the output's rows are contiguous (see RowsOut).
+  // No op takes the log of softmin, so row_out needs no sign.
   bool rows_out(const RowCall& c) const {
-    return log && c.dim_strides[0] == sizeof(R_t<SY>) && c.dim_strides[1] == sizeof(R_t<SX>);
+    return log && !neg && c.dim_strides[0] == sizeof(R_t<SY>) && c.dim_strides[1] == sizeof(R_t<SX>);
   }
   void row_out(const RowCall& c, int64_t r, const void* stats, int j) const {
     C mx, ls;
-    __builtin_memcpy(&mx, static_cast<const char*>(stats) + j * sizeof(C), sizeof(C));
-    __builtin_memcpy(&ls, static_cast<const char*>(stats) + sizeof(V) + j * sizeof(C), sizeof(C));
+    lane_stats(stats, j, mx, ls);
     const RowSeq<SY> y(reinterpret_cast<R_t<SY>*>(c.data[0] + r * c.strides[0]), c.n);
     const RowSeq<SX> x(reinterpret_cast<R_t<SX>*>(c.data[1] + r * c.strides[1]), c.n);
     const C pad = 0;
-    if (neg) {
-      out(y, [&](int64_t k) TA_LAMBDA { return signed_by<true>(x.load(k, pad)); }, y.count(), splat<V>(mx),
-          splat<V>(ls));
-    } else {
-      out(y, [&](int64_t k) TA_LAMBDA { return x.load(k, pad); }, y.count(), splat<V>(mx), splat<V>(ls));
-    }
+    out(y, [&](int64_t k) TA_LAMBDA { return x.load(k, pad); }, y.count(), splat<V>(mx), splat<V>(ls));
   }
 };
 
