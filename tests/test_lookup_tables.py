@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import torch_activations as ta
+from cpuflags import cpu_flags
 from torch_activations import functional as F
 from torch_activations.optable import OPS
 
@@ -31,17 +32,6 @@ def fresh_tables(request):
     ops._set_lookup_reads("auto")
     ops._set_lookup_tables(False)
     ops._set_lookup_tables(True)
-
-
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return None
 
 
 def test_reads_follow_the_mode_the_instruction_set_and_the_cpu():

@@ -14,6 +14,8 @@ import tempfile
 import numpy as np
 import pytest
 
+from cpuflags import cpu_flags
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, 'tests', 'native', 'mathlib_accuracy.cpp')
 CUDA_SRC = os.path.join(ROOT, 'tests', 'native', 'mathlib_cuda_check.cu')
@@ -35,17 +37,6 @@ DPOINTS = '100000'
 DUMP_POINTS = '20000'
 
 
-def cpu_flags():
-    try:
-        with open('/proc/cpuinfo') as fh:
-            for line in fh:
-                if line.startswith('flags'):
-                    return set(line.split(':', 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def compiler():
     return os.environ.get('CXX', 'g++')
 
@@ -55,7 +46,7 @@ class Unavailable(str):
 
 
 def missing_flags(isa):
-    have = cpu_flags()
+    have = cpu_flags() or set()
     return [f for f in ISAS[isa][1] if f not in have]
 
 
