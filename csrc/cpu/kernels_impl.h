@@ -546,9 +546,11 @@ void fill_all(cpu::Loop (&t)[kNumKinds][kNumDTypes]) {
 // read in one of two ways (kGather), chosen at run time (lut_gather in
 // ops.cpp) because which is faster depends on the core, not on the ISA:
 //  - sixteen scalar loads joined into a vector: on AMD Zen 4 about 0.3 ns per
-//    element against 0.5 for a gather, and cores that take the microcode
-//    fix for Gather Data Sampling (Intel Skylake to Ice Lake) slow their
-//    gathers down several times;
+//    element against 0.5 for a gather (a gather from the plain intrinsic,
+//    which may have had the chaining described at gather(); not measured
+//    again there), and cores that take the microcode fix for Gather Data
+//    Sampling (Intel Skylake to Ice Lake) slow their gathers down several
+//    times;
 //  - one vpgatherdd: on Intel Sapphire Rapids (not subject to that fix) the
 //    bfloat16 forward of silu and gelu over 1M elements runs 1.6-1.8 times
 //    faster than with the scalar loads, whose joining takes a shuffle per
