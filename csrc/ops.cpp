@@ -430,7 +430,9 @@ std::atomic<int>& reads() {
 // (measured there; kernels_impl.h), told apart by AVX512-FP16, which they
 // are the first to have and AMD's cores lack. Older Intel cores may run a
 // microcode fix for Gather Data Sampling that slows gathers down several
-// times, and AMD's Zen 4 reads faster with scalar loads: those keep them.
+// times, and AMD's Zen 4 measured faster with scalar loads (against a
+// gather that lacked the zero merge source of gather() in kernels_impl.h,
+// not measured since): those keep them.
 bool gathers_by_default() {
 #if defined(__x86_64__) || defined(_M_X64)
   static const bool fast = __builtin_cpu_supports("avx512fp16");
@@ -584,6 +586,13 @@ std::vector<std::string> pointwise_op_names() {
 void set_lookup_tables(bool enabled) { lut::set_enabled(enabled); }
 int64_t lookup_table_count() { return lut::count(); }
 
+std::vector<std::string> lookup_table_ops() {
+  std::vector<std::string> v;
+  for (const auto& info : pointwise_infos())
+    if (info.lut) v.push_back(info.name);
+  return v;
+}
+
 void set_lookup_reads(const std::string& mode) {
   static const char* const kModes[] = {"auto", "scalar", "gather"};
   for (int i = 0; i < 3; ++i) {
@@ -597,12 +606,6 @@ void set_lookup_reads(const std::string& mode) {
 }
 // The read the loops of the instruction set in use take now.
 std::string lookup_reads() { return lut::use_gather(cpu::kernels()) ? "gather" : "scalar"; }
-std::vector<std::string> lookup_table_ops() {
-  std::vector<std::string> v;
-  for (const auto& info : pointwise_infos())
-    if (info.lut) v.push_back(info.name);
-  return v;
-}
 
 std::vector<std::string> supported_cpu_capabilities() {
   std::vector<std::string> v;
