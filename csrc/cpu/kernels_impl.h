@@ -543,7 +543,7 @@ void fill_all(cpu::Loop (&t)[kNumKinds][kNumDTypes]) {
 
 // ------------------------------------------------------- lookup tables ---
 // table[b] for the W stored bit patterns b of a float16 / bfloat16 operand,
-// read in one of two ways (kGather), chosen at run time (lut_gather in
+// read in one of two ways (kGather), chosen at run time (lut_loop in
 // ops.cpp) because which is faster depends on the core, not on the ISA:
 //  - sixteen scalar loads joined into a vector: on AMD Zen 4 about 0.3 ns per
 //    element against 0.5 for a gather (a gather from the plain intrinsic,
