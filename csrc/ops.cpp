@@ -444,8 +444,7 @@ bool gathers_by_default() {
 
 bool use_gather(const cpu::KernelTable& isa) {
   const int r = reads().load(std::memory_order_relaxed);
-  // The gated and pointwise loops come in both reads or neither.
-  return isa.lut[1][0][0] != nullptr && (r == 2 || (r == 0 && gathers_by_default()));
+  return isa.has_gather && (r == 2 || (r == 0 && gathers_by_default()));
 }
 
 }  // namespace lut

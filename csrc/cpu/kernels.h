@@ -50,6 +50,7 @@ struct KernelTable {
   ColSum colsum[2];
   LutLoop lut[2][2][2];
   LutLoop gated_lut[2][2][2];
+  bool has_gather;  // lut[1] and gated_lut[1] are filled
 };
 
 // One per build; absent ISAs are not linked in.

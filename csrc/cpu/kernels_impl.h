@@ -559,7 +559,7 @@ void fill_all(cpu::Loop (&t)[kNumKinds][kNumDTypes]) {
 // read back one by one wait on the store (0.74 ns). A signalling NaN's
 // pattern reads its own entry, which the table's build filled from that
 // NaN: a NaN, as computed.
-#if defined(TA_X86_AVX512) || defined(TA_X86_AVX2)
+#if defined(TA_X86_AVX2)  // AVX-512 builds define it too
 // The W patterns widened to 32-bit indices, times `scale` (1, or 2 for a
 // table of pairs).
 TA_HD VI32 lut_index(const uint16_t* bits, int scale) {
@@ -588,7 +588,7 @@ TA_HD VF gather(const float* table, VI32 idx) {
 
 template <bool kGather>
 TA_HD VF lookup(const float* table, const uint16_t* bits) {
-#if defined(TA_X86_AVX512) || defined(TA_X86_AVX2)
+#if defined(TA_X86_AVX2)
   if constexpr (kGather) return gather(table, lut_index(bits, 1));
 #endif
   // Through an array: GCC joins its elements in a tree of inserts, where
@@ -605,7 +605,7 @@ TA_HD VF lookup(const float* table, const uint16_t* bits) {
 // permutes measured slower).
 template <bool kGather>
 TA_HD void lookup_pair(const float* table, const uint16_t* bits, VF& a, VF& b) {
-#if defined(TA_X86_AVX512) || defined(TA_X86_AVX2)
+#if defined(TA_X86_AVX2)
   if constexpr (kGather) {
     const VI32 idx = lut_index(bits, 2);
     a = gather(table, idx);
@@ -740,9 +740,10 @@ cpu::KernelTable make_table() {
   t.colsum[1] = &colsum<double>;
   Lut<F16, false>::fill(t, 0);
   Lut<BF16, false>::fill(t, 1);
-#if defined(TA_X86_AVX512) || defined(TA_X86_AVX2)
+#if defined(TA_X86_AVX2)
   Lut<F16, true>::fill(t, 0);
   Lut<BF16, true>::fill(t, 1);
+  t.has_gather = true;
 #endif
   return t;
 }
