@@ -1219,12 +1219,18 @@ TA_HD V gelu_pw_f32(V x, Slow slow, bool defer = false) {
     const V tl = (zc - (t + root_hi)) - root_lo;
     P = where<V>(i < isplat<detail::I<V>>(kGeluDZone), madd<V>(c, t, madd<V>(q, t, c * tl)), c + q);
   } else {
+    // z (c + q) on piece 0, which holds R(z) / z, and c + q rounded once on
+    // the others: one product with a factor s of z or 1 instead of both
+    // forms and a select between them.
     static_assert(kGeluRZone == 1, "piece 0 holds R(z) / z");
-    P = where<V>(i < isplat<detail::I<V>>(1), madd<V>(c, zc, q * zc), c + q);
+    const V s = where<V>(i < isplat<detail::I<V>>(1), zc, splat<V>(1.0f));
+    P = madd<V>(c, s, q * s);
   }
-  // -R or x - R; D or 1 - D.
-  const V top = kDeriv ? splat<V>(1.0f) : x;
-  V r = where<V>(x < splat<V>(0.0f), kDeriv ? P : -P, top - P);
+  // D or 1 - D; -R or x - R, as max(x, -0) - R: that is -0 - R below 0,
+  // which keeps the sign of a result that underflows to zero.
+  V r;
+  if constexpr (kDeriv) r = where<V>(x < splat<V>(0.0f), P, 1.0f - P);
+  else r = detail::floor_at<V>(x, -0.0f) - P;
   const auto far = gelu_far(x);
   if (!defer && any(far)) {
     V tail;
