@@ -56,9 +56,9 @@ struct Traits {
   static constexpr const char* kRangeName = nullptr;
   // Lanes that the float vector code computes on a slower path, which the
   // CPU loops may defer and recompute in whole vectors (run_rare in
-  // cpu/kernels_impl.h). An op that sets it offers rare(x), the mask of
-  // those lanes, and set_defer_rare(), after which its float code leaves
-  // them unfinished.
+  // cpu/kernels_impl.h). An op that sets it offers rare(x), those lanes as
+  // bits (lane j in bit j), and set_defer_rare(), after which its float
+  // code leaves them unfinished.
   static constexpr bool kRareLanes = false;
   // Work per element relative to a cheap op: the CPU loops split the
   // elements between threads in chunks of ATen's grain size / kCost. With
@@ -387,7 +387,7 @@ struct Gelu : Traits {
   static constexpr bool kRareLanes = sizeof(C) == 4;
   bool defer_rare = false;
   TA_HD void set_defer_rare() { defer_rare = true; }
-  template <class V> TA_HD static mask_t<V> rare(V x) { return m::gelu_far(x); }
+  template <class V> TA_HD static uint32_t rare(V x) { return m::gelu_far_bits(x); }
 
   template <class V> TA_HD V fwd(V x) const {
     if (!tanh_mode) return m::x_normcdf(x, defer_rare);

@@ -27,7 +27,7 @@ struct Gated {
 
     // The activation's rare lanes are the gated unit's, at the same p.
     static constexpr bool kRareLanes = Act<C>::kRareLanes;
-    template <class V> TA_HD static mask_t<V> rare(V p) { return Act<C>::rare(p); }
+    template <class V> TA_HD static uint32_t rare(V p) { return Act<C>::rare(p); }
     TA_HD void set_defer_rare() { act.set_defer_rare(); }
 
     // f'(x) times a, from the activation's backward, which reads x or f(x).

@@ -1179,6 +1179,20 @@ TA_HD mask_t<V> gelu_far(V x) {
   return mnot(x > splat<V>(-kGeluPwMax));
 }
 
+// The same lanes as bits (lane_bits). From an AVX-512 compare they come
+// straight from its mask register: through gelu_far, GCC widens that mask
+// to a vector and tests the vector back into a mask register, two more
+// vector instructions per vector in a loop that is bound by them.
+template <class V>
+TA_HD uint32_t gelu_far_bits(V x) {
+#if defined(TA_X86_AVX512)
+  if constexpr (kZmm<V> && sizeof(scalar_t<V>) == 4) {
+    return _mm512_cmp_ps_mask((__m512)x, _mm512_set1_ps(-kGeluPwMax), _CMP_NGT_UQ);
+  }
+#endif
+  return lane_bits(gelu_far(x));
+}
+
 // x Phi(x) (kDeriv false, the R table) or its derivative (kDeriv true, the
 // D table); kTanh picks the tanh form's tables (x sigmoid(2u), u =
 // sqrt(2/pi) (x + 0.044715 x^3), with the same symmetry since u is odd).
@@ -1231,15 +1245,20 @@ TA_HD V gelu_pw_f32(V x, Slow slow, bool defer = false) {
   V r;
   if constexpr (kDeriv) r = where<V>(x < splat<V>(0.0f), P, 1.0f - P);
   else r = detail::floor_at<V>(x, -0.0f) - P;
-  const auto far = gelu_far(x);
-  if (!defer && any(far)) {
-    V tail;
-    if constexpr (kTanh) tail = slow(x);
-    else tail = gelu_left_tail_f32<kDeriv>(x);
-    // A NaN lane returns x itself: from the arithmetic, the NaN's sign would
-    // depend on the order in which the compiler put the operands of some
-    // addition, which may differ between the loops that inline this code.
-    r = where<V>(far, where<V>(isnan(x), x, tail), r);
+  // The far mask inside the branch: a deferring caller finds those lanes
+  // itself, and the compiler would form it ahead of the test of defer.
+  if (!defer) {
+    const auto far = gelu_far(x);
+    if (any(far)) {
+      V tail;
+      if constexpr (kTanh) tail = slow(x);
+      else tail = gelu_left_tail_f32<kDeriv>(x);
+      // A NaN lane returns x itself: from the arithmetic, the NaN's sign
+      // would depend on the order in which the compiler put the operands of
+      // some addition, which may differ between the loops that inline this
+      // code.
+      r = where<V>(far, where<V>(isnan(x), x, tail), r);
+    }
   }
   return r;
 #endif

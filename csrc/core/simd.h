@@ -246,6 +246,24 @@ TA_HD bool all(M m) {
   }
 }
 
+// The set lanes of a mask as bits, lane j in bit j.
+template <class M>
+TA_HD uint32_t lane_bits(M m) {
+  if constexpr (std::is_same_v<M, bool>) {
+    return m ? 1u : 0u;
+  } else {
+#if defined(TA_X86_AVX512)
+    if constexpr (sizeof(M) == 64 && sizeof(m[0]) == 4) return _mm512_test_epi32_mask((__m512i)m, (__m512i)m);
+#endif
+#if defined(TA_X86_AVX2)
+    if constexpr (sizeof(M) == 32 && sizeof(m[0]) == 4) return static_cast<uint32_t>(_mm256_movemask_ps((__m256)m));
+#endif
+    uint32_t b = 0;
+    for (int j = 0; j < static_cast<int>(sizeof(M) / sizeof(m[0])); ++j) b |= (m[j] != 0 ? 1u : 0u) << j;
+    return b;
+  }
+}
+
 // True for a vector of one AVX-512 register, where the kernels use the
 // instructions that have no portable form (vscalefps, vpermps).
 #if defined(TA_X86_AVX512)

@@ -294,23 +294,22 @@ void run(char** data, const int64_t* strides, int64_t n, F f) {
 // for bit that of `full` alone, which runs other layouts, outputs that
 // overlap an input, and the last elements that fill no vector.
 
-// Writes the indices at + j of the set lanes j of m to dst (which has room
-// for all lanes) and returns their number.
-template <class M>
-TA_HD int compress_lanes(M m, int32_t at, int32_t* dst) {
+// Writes the indices at + j of the set bits j of `bits` (W lanes) to dst
+// (which has room for all lanes) and returns their number.
+template <int W>
+TA_HD int compress_lanes(uint32_t bits, int32_t at, int32_t* dst) {
 #if defined(TA_X86_AVX512)
-  if constexpr (sizeof(M) == 64 && sizeof(m[0]) == 4) {
-    const __mmask16 k = _mm512_test_epi32_mask((__m512i)m, (__m512i)m);
+  if constexpr (W == 16) {
     const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(at),
                                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-    _mm512_storeu_si512(dst, _mm512_maskz_compress_epi32(k, idx));
-    return __builtin_popcount(k);
+    _mm512_storeu_si512(dst, _mm512_maskz_compress_epi32(static_cast<__mmask16>(bits), idx));
+    return __builtin_popcount(bits);
   }
 #endif
   int c = 0;
-  for (int j = 0; j < static_cast<int>(sizeof(M) / sizeof(m[0])); ++j) {
+  for (int j = 0; j < W; ++j) {
     dst[c] = at + j;
-    c += m[j] != 0;
+    c += (bits >> j) & 1;
   }
   return c;
 }
@@ -339,10 +338,10 @@ void contiguous_rare(typename S::raw* const* out, const typename S::raw* const* 
     for (int i = 0; i < len; i += W) {
       put(o, i, fast(Elems<S>{x[I] + i}...));
       vecs[nrare] = i;
-      nrare += any(rare(Elems<S>{x[I] + i}...)) ? 1 : 0;
+      nrare += rare(Elems<S>{x[I] + i}...) != 0 ? 1 : 0;
     }
     int nl = 0;
-    for (int q = 0; q < nrare; ++q) nl += compress_lanes(rare(Elems<S>{x[I] + vecs[q]}...), vecs[q], lanes + nl);
+    for (int q = 0; q < nrare; ++q) nl += compress_lanes<W>(rare(Elems<S>{x[I] + vecs[q]}...), vecs[q], lanes + nl);
     for (int k = 0; k < nl; k += W) {
       // The last group is padded with its last lane, which is rare too.
       R ib[NIn][W], ob[NOut][W];
@@ -391,7 +390,7 @@ void run_rare(char** data, const int64_t* strides, int64_t n, Fast fast, Rare ra
 }
 
 // run() of body(op, inputs...), through run_rare where the op has rare lanes
-// (Op::rare of input kX gives their mask).
+// (Op::rare of input kX gives them as bits, lane j in bit j).
 template <class S, int NOut, int NIn, int kX, class Op, class Body>
 void run_op(char** d, const int64_t* s, int64_t n, const Op& op, Body body) {
   auto bind = [body](const Op& o) TA_LAMBDA { return [o, body](auto... a) TA_LAMBDA { return body(o, a...); }; };
