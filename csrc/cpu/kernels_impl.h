@@ -544,12 +544,11 @@ void fill_all(cpu::Loop (&t)[kNumKinds][kNumDTypes]) {
 // table[b] for the W stored bit patterns b of a float16 / bfloat16 operand,
 // read in one of two ways (kGather), chosen at run time (lut_loop in
 // ops.cpp) because which is faster depends on the core, not on the ISA:
-//  - sixteen scalar loads joined into a vector: on AMD Zen 4 about 0.3 ns per
-//    element against 0.5 for a gather (a gather from the plain intrinsic,
-//    which may have had the chaining described at gather(); not measured
-//    again there), and cores that take the microcode fix for Gather Data
-//    Sampling (Intel Skylake to Ice Lake) slow their gathers down several
-//    times;
+//  - sixteen scalar loads joined into a vector: on AMD Zen 4 the gathers
+//    below (zero merge source included) run the float16/bfloat16 forward
+//    of gelu and silu at 0.73-0.81 times the speed of the scalar loads, and
+//    cores that take the microcode fix for Gather Data Sampling (Intel
+//    Skylake to Ice Lake) slow their gathers down several times;
 //  - one vpgatherdd: on Intel Sapphire Rapids (not subject to that fix) the
 //    bfloat16 forward of silu and gelu over 1M elements runs 1.6-1.8 times
 //    faster than with the scalar loads, whose joining takes a shuffle per
