@@ -358,16 +358,6 @@ def test_adjacent_rows_give_the_same_bits_wherever_they_start(each_isa, dtype, c
 COLUMN_ROWS = {"softmax": 64, "softmin": 64, "log_softmax": 256, "cross_entropy": 256}
 
 
-@pytest.fixture(params=ta.supported_cpu_capabilities())
-def each_isa(request):
-    """Runs a test under every instruction set the CPU supports (their
-    transpositions use blocks of different widths)."""
-    before = ta.cpu_capability()
-    ta.set_cpu_capability(request.param)
-    yield request.param
-    ta.set_cpu_capability(before)
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64", "bf16", "f16"])
 @pytest.mark.parametrize("cols", [1, 7, 16, 17, 64, 200, 256])
 def test_short_rows_give_the_same_bits_in_every_layout(each_isa, dtype, cols):
