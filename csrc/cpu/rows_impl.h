@@ -244,12 +244,45 @@ struct ColCtx {
 };
 
 // ------------------------------------------------------- lane reductions ---
+// The lanes' sum as a tree: the two halves of the vector added, and so on
+// down to one lane. Lane by lane, the additions would be one chain as long
+// as the vector, paid once per row, which a short row cannot hide; the tree
+// is log2(lanes) additions deep, and its rounding error grows with that
+// depth, not with the lane count.
+template <class V, int... kI>
+TA_HD auto half_sum(V v, std::integer_sequence<int, kI...>) {
+  return __builtin_shufflevector(v, v, kI...) + __builtin_shufflevector(v, v, (kI + sizeof...(kI))...);
+}
 template <class V>
 TA_HD scalar_t<V> hsum(V v) {
-  scalar_t<V> s = v[0];
-  for (int i = 1; i < traits<V>::lanes; ++i) s += v[i];
-  return s;
+  if constexpr (!traits<V>::is_vector) {
+    return v;
+  } else if constexpr (traits<V>::lanes == 1) {
+    return v[0];
+  } else {
+    return hsum(half_sum(v, std::make_integer_sequence<int, traits<V>::lanes / 2>{}));
+  }
 }
+// A float vector's lanes as doubles, kept as two halves of the register's
+// width: GCC moves a double vector as wide as the float one (two registers)
+// through the stack. total() is the tree sum of all the lanes, the halves'
+// sum being its first level.
+template <class V>
+struct Wide {
+  static constexpr int kHalf = traits<V>::lanes / 2;
+  using H = simd::vec<double, kHalf>;
+  H lo, hi;
+  TA_HD Wide(H l, H h) : lo(l), hi(h) {}
+  TA_HD explicit Wide(V v) : Wide(v, std::make_integer_sequence<int, kHalf>{}) {}
+  template <int... kI>
+  TA_HD Wide(V v, std::integer_sequence<int, kI...>)
+      : lo(__builtin_convertvector(__builtin_shufflevector(v, v, kI...), H)),
+        hi(__builtin_convertvector(__builtin_shufflevector(v, v, (kI + kHalf)...), H)) {}
+  TA_HD Wide operator+(const Wide& o) const { return {lo + o.lo, hi + o.hi}; }
+  TA_HD Wide operator-(double b) const { return {lo - b, hi - b}; }
+  TA_HD double total() const { return hsum(lo + hi); }
+};
+
 template <class V>
 TA_HD scalar_t<V> hmax(V v) {
   scalar_t<V> s = v[0];
@@ -613,21 +646,24 @@ inline V exp_minus(V x, V mx) {
 // float64 lanes are added with their errors kept too (one rounding per lane
 // would cost up to half an ulp each).
 // `bias` is a value every lane's sum started from (exact in double, as it
-// is subtracted there).
+// is subtracted there). Float lanes go to double as a vector and are added
+// as a tree (hsum): one lane after another they would be a chain of
+// dependent additions that on short rows took more time than the row's
+// elements.
 template <class V>
 TA_HD scalar_t<V> compensated_total(V sum, V err, double bias = 0) {
-  double t = -bias * traits<V>::lanes, e = 0;
-  for (int i = 0; i < traits<V>::lanes; ++i) {
-    if constexpr (sizeof(scalar_t<V>) == 4) {
-      t += static_cast<double>(sum[i]) + static_cast<double>(err[i]);
-    } else {
+  if constexpr (sizeof(scalar_t<V>) == 4) {
+    return static_cast<scalar_t<V>>(((Wide<V>(sum) - bias) + Wide<V>(err)).total());
+  } else {
+    double t = -bias * traits<V>::lanes, e = 0;
+    for (int i = 0; i < traits<V>::lanes; ++i) {
       double s, d;
       two_sum<double>(t, sum[i], s, d);
       t = s;
       e += d + err[i];
     }
+    return static_cast<scalar_t<V>>(t + e);
   }
-  return static_cast<scalar_t<V>>(t + e);
 }
 
 // Running maximum m and E = S - 1, S the sum of exp(x - m), per lane, over
@@ -1007,22 +1043,41 @@ struct SoftmaxBwd {
       // rounding more per four terms, each within half an ulp of a partial
       // sum of the group. Over the rows of ACCURACY.md the float32 error
       // goes from 2.3 to 2.7 ulp of the summands (bound 4; PyTorch 7.1).
-      V e0 = zero, e1 = zero, e2 = zero, e3 = zero;
       const auto gy = [&](int64_t i) TA_LAMBDA { return g.load(i, C(0)) * y.load(i, C(0)); };
       const auto gy2 = [&](int64_t i) TA_LAMBDA { return madd(g.load(i + 1, C(0)), y.load(i + 1, C(0)), gy(i)); };
       const auto gy4 = [&](int64_t i) TA_LAMBDA { return gy2(i) + gy2(i + 2); };
-      for (; k + 16 <= nv; k += 16) {
-        add_compensated(a0, e0, gy4(k));
-        add_compensated(a1, e1, gy4(k + 4));
-        add_compensated(a2, e2, gy4(k + 8));
-        add_compensated(a3, e3, gy4(k + 12));
+      if (sizeof(C) == 4 && nv < 16) {
+        // A float row shorter than 16 vectors: its few groups are added in
+        // double lanes, exact to far below a float ulp without compensation,
+        // so that the row's sum is a short chain (the compensated form below
+        // would add a row of 4 vectors to zero three times, one after
+        // another, which a short row cannot hide). A row of one group gets
+        // the same sum either way.
+        Wide<V> acc(zero);
+        for (; k + 4 <= nv; k += 4) acc = acc + Wide<V>(gy4(k));
+        for (; k < nv; ++k) acc = acc + Wide<V>(gy(k));
+        dot = signed_by<kNeg>(splat<V>(static_cast<C>(acc.total())));
+      } else {
+        V e0 = zero, e1 = zero, e2 = zero, e3 = zero;
+        for (; k + 16 <= nv; k += 16) {
+          add_compensated(a0, e0, gy4(k));
+          add_compensated(a1, e1, gy4(k + 4));
+          add_compensated(a2, e2, gy4(k + 8));
+          add_compensated(a3, e3, gy4(k + 12));
+        }
+        // The rest on the accumulators in turn too, not on one in a chain.
+        if (k + 4 <= nv) add_compensated(a0, e0, gy4(k)), k += 4;
+        if (k + 4 <= nv) add_compensated(a1, e1, gy4(k)), k += 4;
+        if (k + 4 <= nv) add_compensated(a2, e2, gy4(k)), k += 4;
+        for (; k < nv; ++k) add_compensated(a3, e3, gy(k));
+        // Pairs of accumulators, then the pairs: two additions deep, not three.
+        V s01 = a0, e01 = e0 + e1, s23 = a2, e23 = e2 + e3;
+        add_compensated(s01, e01, a1);
+        add_compensated(s23, e23, a3);
+        V e = e01 + e23;
+        add_compensated(s01, e, s23);
+        dot = signed_by<kNeg>(splat<V>(compensated_total(s01, e)));
       }
-      for (; k < nv; ++k) add_compensated(a0, e0, gy(k));
-      V sum = a0, e = (e0 + e1) + (e2 + e3);
-      add_compensated(sum, e, a1);
-      add_compensated(sum, e, a2);
-      add_compensated(sum, e, a3);
-      dot = signed_by<kNeg>(splat<V>(compensated_total(sum, e)));
     }
     if (log) {
       for (int64_t k = 0; k < nv; ++k) dx.store(k, signed_by<kNeg>(g.load(k, C(0))) - m::exp(y.load(k, C(0))) * dot);
