@@ -116,6 +116,21 @@ def test_edge_values(op, params, _id, dtype):
                                    msg=lambda m: f"{op.name}'({v}): ours {go}, PyTorch {gr}")
 
 
+def test_hardsigmoid_float32_is_the_correctly_rounded_quotient(each_isa):
+    """hardsigmoid divides x + 3 (clamped to [0, 6]) by 6 without a division
+    instruction in float32. Every value x + 3 can take is a multiple of
+    2^-22 in [0, 6]: x = -3 + k 2^-22 reaches each one, and the result must
+    be the IEEE quotient (float32 division) bit for bit, on every ISA."""
+    k = torch.arange(0, 6 * 2**22 + 1, dtype=torch.float64)
+    x = (k * 2.0**-22 - 3).to(torch.float32)
+    specials = torch.tensor([-3.5, 7.0, -1e-40, 1e-40, -0.0, 0.0, float("inf"), -float("inf"), float("nan")])
+    x = torch.cat([x, specials])
+    expected = torch.clamp(x + 3, 0, 6) / 6
+    got = ta.functional.hardsigmoid(x)
+    assert torch.equal(got.view(torch.int32)[:-1], expected.view(torch.int32)[:-1])
+    assert got[-1].isnan()
+
+
 KINKED = [c for c in CASES if c[0].kinks(c[1])]
 
 
