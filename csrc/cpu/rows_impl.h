@@ -1066,9 +1066,18 @@ struct SoftmaxBwd {
           add_compensated(a3, e3, gy4(k + 12));
         }
         // The rest on the accumulators in turn too, not on one in a chain.
-        if (k + 4 <= nv) add_compensated(a0, e0, gy4(k)), k += 4;
-        if (k + 4 <= nv) add_compensated(a1, e1, gy4(k)), k += 4;
-        if (k + 4 <= nv) add_compensated(a2, e2, gy4(k)), k += 4;
+        if (k + 4 <= nv) {
+          add_compensated(a0, e0, gy4(k));
+          k += 4;
+        }
+        if (k + 4 <= nv) {
+          add_compensated(a1, e1, gy4(k));
+          k += 4;
+        }
+        if (k + 4 <= nv) {
+          add_compensated(a2, e2, gy4(k));
+          k += 4;
+        }
         for (; k < nv; ++k) add_compensated(a3, e3, gy(k));
         // Pairs of accumulators, then the pairs: two additions deep, not three.
         V s01 = a0, e01 = e0 + e1, s23 = a2, e23 = e2 + e3;
