@@ -192,16 +192,19 @@ template <class M>
 TA_HD M mnot(M a) {
   if constexpr (std::is_same_v<M, bool>) return !a; else return ~a;
 }
+// (nvcc's front end cannot parse the shuffles below; it only sees scalar
+// masks.)
+#if !defined(TA_DEVICE_CODE)
+// Lanes kOff .. kOff + n - 1 of a vector (values or a mask), n the length of
+// the sequence: with n half the lanes, one half of it.
+template <int kOff, class M, int... kI>
+TA_HD auto vec_half(M m, std::integer_sequence<int, kI...>) {
+  return __builtin_shufflevector(m, m, (kOff + kI)...);
+}
 // any()/all() of a mask register: halves combined lane-wise with OR / AND, so
 // the test stays in vector registers (a few instructions) instead of reading
 // one lane at a time, which costs about as much as the work a branch on it
-// skips. (nvcc's front end cannot parse the shuffle; it only sees scalar
-// masks.)
-#if !defined(TA_DEVICE_CODE)
-template <int kOff, class M, int... kI>
-TA_HD auto mask_half(M m, std::integer_sequence<int, kI...>) {
-  return __builtin_shufflevector(m, m, (kOff + kI)...);
-}
+// skips.
 template <bool kAll, class M>
 TA_HD bool reduce_mask(M m) {
   constexpr int n = sizeof(M) / sizeof(m[0]);
@@ -211,7 +214,7 @@ TA_HD bool reduce_mask(M m) {
     return (kAll ? (m[0] & m[1]) : (m[0] | m[1])) != 0;
   } else {
     using Half = std::make_integer_sequence<int, n / 2>;
-    const auto lo = mask_half<0>(m, Half{}), hi = mask_half<n / 2>(m, Half{});
+    const auto lo = vec_half<0>(m, Half{}), hi = vec_half<n / 2>(m, Half{});
     return reduce_mask<kAll>(kAll ? (lo & hi) : (lo | hi));
   }
 }

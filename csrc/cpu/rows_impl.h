@@ -249,18 +249,14 @@ struct ColCtx {
 // as the vector, paid once per row, which a short row cannot hide; the tree
 // is log2(lanes) additions deep, and its rounding error grows with that
 // depth, not with the lane count.
-template <class V, int... kI>
-TA_HD auto half_sum(V v, std::integer_sequence<int, kI...>) {
-  return __builtin_shufflevector(v, v, kI...) + __builtin_shufflevector(v, v, (kI + sizeof...(kI))...);
-}
 template <class V>
 TA_HD scalar_t<V> hsum(V v) {
-  if constexpr (!traits<V>::is_vector) {
-    return v;
-  } else if constexpr (traits<V>::lanes == 1) {
+  constexpr int n = traits<V>::lanes;
+  if constexpr (n == 1) {
     return v[0];
   } else {
-    return hsum(half_sum(v, std::make_integer_sequence<int, traits<V>::lanes / 2>{}));
+    using Half = std::make_integer_sequence<int, n / 2>;
+    return hsum(simd::vec_half<0>(v, Half{}) + simd::vec_half<n / 2>(v, Half{}));
   }
 }
 // A float vector's lanes as doubles, kept as two halves of the register's
@@ -271,13 +267,12 @@ template <class V>
 struct Wide {
   static constexpr int kHalf = traits<V>::lanes / 2;
   using H = simd::vec<double, kHalf>;
+  using Half = std::make_integer_sequence<int, kHalf>;
   H lo, hi;
   TA_HD Wide(H l, H h) : lo(l), hi(h) {}
-  TA_HD explicit Wide(V v) : Wide(v, std::make_integer_sequence<int, kHalf>{}) {}
-  template <int... kI>
-  TA_HD Wide(V v, std::integer_sequence<int, kI...>)
-      : lo(__builtin_convertvector(__builtin_shufflevector(v, v, kI...), H)),
-        hi(__builtin_convertvector(__builtin_shufflevector(v, v, (kI + kHalf)...), H)) {}
+  TA_HD explicit Wide(V v)
+      : lo(__builtin_convertvector(simd::vec_half<0>(v, Half{}), H)),
+        hi(__builtin_convertvector(simd::vec_half<kHalf>(v, Half{}), H)) {}
   TA_HD Wide operator+(const Wide& o) const { return {lo + o.lo, hi + o.hi}; }
   TA_HD Wide operator-(double b) const { return {lo - b, hi - b}; }
   TA_HD double total() const { return hsum(lo + hi); }
