@@ -301,14 +301,16 @@ struct SwishCore {
     // s and sn each within about an ulp (1 + e^-|x| carried exactly): the sum
     // 1 + beta x sn cancels up to the root of f' near beta x = -1.28, and
     // amplifies their errors.
-    V bx = scaled(x, beta), s, sn, sc, d;
+    V bx = scaled(x, beta), s, sn, sc;
     V bl = kExact ? V{} : scaled_lo(x, bx, beta, beta_lo);
     if constexpr (sizeof(C) == 4) {
-      d = m::sigmoid_1p_f32<!kExact, !kExact>(bx, bx, bl, bl);
-    } else {
-      m::sigmoid_scaled(bx, bl, s, sn, sc);
-      d = (s * madd(bl, sn, madd(bx, sn, C(1)))) * sc;
+      // The factor beta x capped (NaN passes): at +inf sn is 0, and the
+      // limit 1 needs beta x sn = 0, not inf * 0. At -inf the float form
+      // returns 0 itself (its far-left fill).
+      return g * m::sigmoid_1p_f32<!kExact, !kExact>(lt_pick<V>(splat<V>(C(0x1p100)), bx), bx, bl, bl);
     }
+    m::sigmoid_scaled(bx, bl, s, sn, sc);
+    V d = (s * madd(bl, sn, madd(bx, sn, C(1)))) * sc;
     return g * where<V>(isinf(bx), where<V>(bx > C(0), C(1), C(0)), d);
   }
   template <class V> TA_HD static V dbwd(V gg, V g, V x, C beta) {

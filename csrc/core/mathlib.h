@@ -864,24 +864,34 @@ TA_HD LogisticF32<V> logistic_f32(V th, V tl) {
   return L;
 }
 
-// 1 / (1 + E) rounded about once: one Newton step on r = 1 / d whose
-// residual 1 - d r is exact (fma) and takes in the rounding of 1 + E (exact:
-// 1 >= E) and E's own (pl).
+// 1 / (1 + E) rounded about once: one Newton step on r ~ 1 / d whose
+// residual 1 - d r is exact (fma) and takes in the rounding of d = 1 + E
+// (exact: 1 >= E). On AVX-512 the step starts from vrcp14ps (relative error
+// below 2^-14, so the step leaves 2^-28, a sixteenth of an ulp), which costs
+// a fraction of a division; elsewhere from the division. E's own rounding
+// (El) is left out, as in logistic_s_sn: with both, silu's float backward
+// took 16% longer, for 0.2 ulp per kappa near its root (ACCURACY.md).
 template <class V>
 TA_HD V logistic_recip(const LogisticF32<V>& L) {
-  const V de = ((1.0f - L.d) + L.E) + L.El;
-  const V r = 1.0f / L.d;
+  const V de = (1.0f - L.d) + L.E;
+  V r;
+#if defined(TA_X86_AVX512)
+  if constexpr (kZmm<V>) r = (V)_mm512_rcp14_ps((__m512)L.d);
+  else r = 1.0f / L.d;
+#else
+  r = 1.0f / L.d;
+#endif
   return madd<V>(r, madd<V>(-de, r, madd<V>(-L.d, r, 1.0f)), r);
 }
 
 // s = sigmoid(t) and sn = sigmoid(-t), s unscaled on the left (s 2^n is
-// sigmoid(t) there), from r = logistic_recip(L), with p's and E's last
-// rounding (pl) kept: near a root of f' the sum 1 + c sn amplifies every
-// error of s and sn.
+// sigmoid(t) there), from r = logistic_recip(L), each from one product of
+// rounded factors: r carries the rounding that matters near a root of f',
+// where the sum 1 + c sn amplifies the error of sn (see logistic_recip).
 template <class V>
 TA_HD void logistic_s_sn(const LogisticF32<V>& L, V r, V& s, V& sn) {
-  s = where<V>(L.pos, r, madd<V>(L.pl, r, L.p * r));
-  sn = where<V>(L.pos, madd<V>(L.El, r, L.E * r), r);
+  s = where<V>(L.pos, r, L.p * r);
+  sn = where<V>(L.pos, L.E * r, r);
 }
 
 // y on the right, y 2^n on the left, and zero with m's sign far left (kept
