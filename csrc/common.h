@@ -82,7 +82,8 @@ inline void check_same(const at::Tensor& a, const char* an, const at::Tensor& b,
 // with its grain size); the loops give the same bits however the elements
 // are split. Returns false, having done nothing, for any other case,
 // including outputs that alias an input without being it, whose overlap
-// TensorIterator checks. call(data, strides, n) is one 1-d loop.
+// TensorIterator checks. call(data, strides, n, rows) is TensorIterator's
+// 2-d loop (cpu::Loop); here always one row.
 template <class Call>
 inline bool run_dense(const Call& call, std::initializer_list<at::Tensor> outputs,
                       std::initializer_list<at::Tensor> inputs, int64_t grain) {
@@ -115,13 +116,13 @@ inline bool run_dense(const Call& call, std::initializer_list<at::Tensor> output
   const int64_t n = first.numel();
   const int64_t esize = first.element_size();
   if (n < grain || at::get_num_threads() == 1) {
-    call(data, strides, n);
+    call(data, strides, n, 1);
     return true;
   }
   at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
     char* d[kMaxOperands];
     for (int j = 0; j < nops; ++j) d[j] = data[j] + begin * esize;
-    call(d, strides, end - begin);
+    call(d, strides, end - begin, 1);
   });
   return true;
 }
@@ -140,7 +141,9 @@ inline void run_loop_with(const Call& call, std::initializer_list<at::Tensor> ou
   for (const auto& t : outputs) config.add_output(t);
   for (const auto& t : inputs) config.add_const_input(t);
   auto iter = config.build();
-  iter.for_each([&call](char** data, const int64_t* strides, int64_t n) { call(data, strides, n); }, grain);
+  iter.for_each(
+      [&call](char** data, const int64_t* strides, int64_t n, int64_t rows) { call(data, strides, n, rows); },
+      grain);
 }
 
 // The same for a per-ISA loop with the op's parameters.
@@ -149,7 +152,9 @@ inline void run_loop(cpu::Loop fn, std::initializer_list<at::Tensor> outputs, st
   TORCH_INTERNAL_ASSERT(fn != nullptr);
   std::array<double, kMaxParams> p{};
   if (nparams > 0) std::copy(params, params + nparams, p.begin());
-  run_loop_with([fn, &p](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, p.data()); },
+  run_loop_with([fn, &p](char** data, const int64_t* strides, int64_t n, int64_t rows) {
+                  fn(data, strides, n, rows, p.data());
+                },
                 outputs, inputs, grain);
 }
 

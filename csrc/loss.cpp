@@ -447,7 +447,7 @@ struct BceForwardKernel final : c10::OperatorKernel {
         for (const auto& t : ins) config.add_const_input(t);
         auto iter = config.build();
         const cpu::Loop fn = bce_loop(0, pw, x.scalar_type());
-        iter.for_each([fn](char** d, const int64_t* s, int64_t n) { fn(d, s, n, nullptr); });
+        iter.for_each([fn](char** d, const int64_t* s, int64_t n, int64_t rows) { fn(d, s, n, rows, nullptr); });
       }
       if (b.reduction != kNone) {
         const double s = deterministic_sum(el.to(compute_dtype(x.scalar_type())).contiguous());
@@ -500,7 +500,7 @@ struct BceBackwardKernel final : c10::OperatorKernel {
       for (const auto& t : ins) config.add_const_input(t);
       auto iter = config.build();
       const cpu::Loop fn = bce_loop(mask[1] ? 2 : 1, pw, b.x.scalar_type());
-      iter.for_each([fn](char** d, const int64_t* s, int64_t n) { fn(d, s, n, nullptr); });
+      iter.for_each([fn](char** d, const int64_t* s, int64_t n, int64_t rows) { fn(d, s, n, rows, nullptr); });
     }
     if (!mask[0]) dx = empty0(b.x);
     torch::jit::drop(*stack, 7);

@@ -324,7 +324,7 @@ Table build(const cpu::KernelTable& isa, OpId id, int kind, at::ScalarType dtype
       data[1] = reinterpret_cast<char*>(const_cast<float*>(ones.data()));
       data[2] = reinterpret_cast<char*>(x.data());
     }
-    fn(data, strides, kTableSize, p.data());
+    fn(data, strides, kTableSize, 1, p.data());
   };
   auto table = std::make_shared<std::vector<float>>(kind == 2 ? 2 * kTableSize : kTableSize);
   if (kind == 2) {
@@ -465,8 +465,9 @@ void run_pointwise(OpId id, Kind kind, const at::Tensor& out, std::initializer_l
     if (const Table table = lookup_table(isa, id, k, st, params, out.numel())) {
       const cpu::LutLoop fn = lut_loop(isa, /*gated=*/false, k, st);
       const float* t[1] = {table->data()};
-      run_loop_with([fn, &t](char** data, const int64_t* strides, int64_t n) { fn(data, strides, n, t); }, {out},
-                    inputs, info.grain);
+      run_loop_with(
+          [fn, &t](char** data, const int64_t* strides, int64_t n, int64_t rows) { fn(data, strides, n, rows, t); },
+          {out}, inputs, info.grain);
       return;
     }
   }

@@ -85,6 +85,39 @@ def test_forward_and_backward_match_pytorch(op, params, _id, dtype):
         assert_close(ga, rg, dtype, op, f"{lname} backward")
 
 
+def bits(t):
+    return t.contiguous().view({2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=["f32", "f64", "bf16"])
+@pytest.mark.parametrize("op,params,_id", CASES, ids=CASE_IDS)
+def test_strided_rows_give_the_bits_of_a_contiguous_copy(op, params, _id, dtype, each_isa):
+    """A slice arrives in the kernels as many rows of one loop call (rows of
+    1 to 40 elements: a partial vector, whole vectors and a tail). Every
+    element's result depends on its own inputs alone, so values, gradients
+    and second derivatives are the bits of the same op on a dense copy, in
+    which the loop sees one row. bfloat16 takes the lookup tables."""
+    g = torch.Generator().manual_seed(3)
+    for cols in (1, 16, 37):
+        buf = scaled(op, torch.randn(300, 40, generator=g, dtype=torch.float64)).to(dtype)
+        # grad_output, with the strided input, expanded along each row
+        # (stride 0 within a row).
+        go = torch.randn(300, 1, generator=g, dtype=torch.float64).to(dtype).expand(300, cols)
+        gg = torch.randn(300, cols, generator=g, dtype=torch.float64).to(dtype)
+        results = []
+        for x in (buf[:, 2:2 + cols], buf[:, 2:2 + cols].contiguous()):
+            xa = (x.clone() if x.is_contiguous() else x).requires_grad_(True)
+            y = op.ours(xa, **params)
+            (gx,) = torch.autograd.grad(y, xa, go.contiguous() if x.is_contiguous() else go, create_graph=True)
+            out = [y, gx]
+            if gx.requires_grad:
+                out += [t for t in torch.autograd.grad(gx, xa, gg, allow_unused=True) if t is not None]
+            results.append([bits(t.detach()) for t in out])
+        assert len(results[0]) == len(results[1])
+        for what, a, b in zip(("forward", "backward", "double backward"), *results):
+            assert torch.equal(a, b), f"cols={cols}: {what}"
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("op,params,_id", CASES, ids=CASE_IDS)
 def test_edge_values(op, params, _id, dtype):

@@ -2,7 +2,10 @@
 //
 // kernels_isa.cpp is compiled once per instruction set (baseline, AVX2,
 // AVX-512); each build fills one KernelTable. The loops take TensorIterator's
-// 1-d loop arguments plus the op's parameters.
+// 2-d loop arguments plus the op's parameters: `rows` rows of n elements,
+// operand k stepping by strides[k] within a row and, where rows > 1, by
+// strides[ntensors + k] from one row to the next (only then is that second
+// half read).
 #pragma once
 
 #include <cstdint>
@@ -12,7 +15,7 @@
 namespace ta {
 namespace cpu {
 
-using Loop = void (*)(char** data, const int64_t* strides, int64_t n, const double* params);
+using Loop = void (*)(char** data, const int64_t* strides, int64_t n, int64_t rows, const double* params);
 
 // The parametric ops' loop over contiguous operands with the parameter
 // written out for a whole number of periods: operand k (outputs first)
@@ -38,7 +41,7 @@ using ColSum = void (*)(const void* data, int64_t rows, int64_t cols, int64_t ld
 // and 2x + 1). Index [read][kind][0 float16, 1 bfloat16]: read 0 joins
 // scalar loads, read 1 gathers (null in the baseline build, which has no
 // gather instruction); lut_loop in ops.cpp picks one.
-using LutLoop = void (*)(char** data, const int64_t* strides, int64_t n, const float* const* tables);
+using LutLoop = void (*)(char** data, const int64_t* strides, int64_t n, int64_t rows, const float* const* tables);
 
 struct KernelTable {
   const char* isa;

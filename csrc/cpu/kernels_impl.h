@@ -221,9 +221,10 @@ TA_HD void contiguous(typename S::raw* const* out, const typename S::raw* const*
   }
 }
 
-// TensorIterator's 1-d loop: data[0..NOut) are outputs, then NIn inputs.
+// One row of TensorIterator's loop: data[0..NOut) are outputs, then NIn
+// inputs.
 template <class S, int NOut, int NIn, class F>
-void run(char** data, const int64_t* strides, int64_t n, F f) {
+TA_HD void run_row(char** data, const int64_t* strides, int64_t n, F& f) {
   using R = typename S::raw;
   constexpr int W = kLanes<S>;
   constexpr auto iseq = std::make_index_sequence<NIn>();
@@ -277,6 +278,24 @@ void run(char** data, const int64_t* strides, int64_t n, F f) {
       char* dst = data[k] + start * strides[k];
       for (int64_t j = 0; j < len; ++j) __builtin_memcpy(dst + j * strides[k], &buf[k][j], sizeof(R));
     }
+  }
+}
+
+// Every row of TensorIterator's 2-d loop (cpu::Loop) in one call. A strided
+// view (a slice, the halves of a gated unit's input) arrives as many short
+// rows; a call per row paid the call and the set-up each time: relu over
+// rows of 32 floats ran at 0.57x PyTorch's speed, a gated backward over
+// halves of 32 at 0.58x.
+template <class S, int NOut, int NIn, class F>
+void run(char** data, const int64_t* strides, int64_t n, int64_t rows, F f) {
+  constexpr int K = NOut + NIn;
+  char* d[K];
+  for (int k = 0; k < K; ++k) d[k] = data[k];
+  for (int64_t r = 0; r < rows; ++r) {
+    if (r > 0) {
+      for (int k = 0; k < K; ++k) d[k] += strides[K + k];
+    }
+    run_row<S, NOut, NIn>(d, strides, n, f);
   }
 }
 
@@ -364,7 +383,7 @@ void contiguous_rare(typename S::raw* const* out, const typename S::raw* const* 
 }
 
 template <class S, int NOut, int NIn, class Fast, class Rare, class Full>
-void run_rare(char** data, const int64_t* strides, int64_t n, Fast fast, Rare rare, Full full) {
+TA_HD void run_rare_row(char** data, const int64_t* strides, int64_t n, Fast& fast, Rare& rare, Full& full) {
   using R = typename S::raw;
   static_assert(std::is_same_v<S, F32>, "only the float32 code has rare lanes");
   bool unit = true;
@@ -378,7 +397,7 @@ void run_rare(char** data, const int64_t* strides, int64_t n, Fast fast, Rare ra
     }
   }
   if (!unit || alias) {
-    run<S, NOut, NIn>(data, strides, n, full);
+    run_row<S, NOut, NIn>(data, strides, n, full);
     return;
   }
   R* out[NOut];
@@ -389,18 +408,32 @@ void run_rare(char** data, const int64_t* strides, int64_t n, Fast fast, Rare ra
                                 std::make_index_sequence<NOut>());
 }
 
+// run() through run_rare_row.
+template <class S, int NOut, int NIn, class Fast, class Rare, class Full>
+void run_rare(char** data, const int64_t* strides, int64_t n, int64_t rows, Fast fast, Rare rare, Full full) {
+  constexpr int K = NOut + NIn;
+  char* d[K];
+  for (int k = 0; k < K; ++k) d[k] = data[k];
+  for (int64_t r = 0; r < rows; ++r) {
+    if (r > 0) {
+      for (int k = 0; k < K; ++k) d[k] += strides[K + k];
+    }
+    run_rare_row<S, NOut, NIn>(d, strides, n, fast, rare, full);
+  }
+}
+
 // run() of body(op, inputs...), through run_rare where the op has rare lanes
 // (Op::rare of input kX gives them as bits, lane j in bit j).
 template <class S, int NOut, int NIn, int kX, class Op, class Body>
-void run_op(char** d, const int64_t* s, int64_t n, const Op& op, Body body) {
+void run_op(char** d, const int64_t* s, int64_t n, int64_t rows, const Op& op, Body body) {
   auto bind = [body](const Op& o) TA_LAMBDA { return [o, body](auto... a) TA_LAMBDA { return body(o, a...); }; };
   if constexpr (Op::kRareLanes && std::is_same_v<S, F32>) {
     Op lazy = op;
     lazy.set_defer_rare();
     auto rare = [](auto... a) TA_LAMBDA { return Op::rare(V_t<S>(std::get<kX>(std::tuple(a...)))); };
-    run_rare<S, NOut, NIn>(d, s, n, bind(lazy), rare, bind(op));
+    run_rare<S, NOut, NIn>(d, s, n, rows, bind(lazy), rare, bind(op));
   } else {
-    run<S, NOut, NIn>(d, s, n, bind(op));
+    run<S, NOut, NIn>(d, s, n, rows, bind(op));
   }
 }
 
@@ -440,26 +473,26 @@ template <template <class> class Op, class S>
 struct Pointwise {
   using C = C_t<S>;
   using V = V_t<S>;
-  static void fwd(char** d, const int64_t* s, int64_t n, const double* p) {
-    run_op<S, 1, 1, 0>(d, s, n, Op<C>(p), [](const Op<C>& op, V x) TA_LAMBDA { return op.fwd(x); });
+  static void fwd(char** d, const int64_t* s, int64_t n, int64_t rows, const double* p) {
+    run_op<S, 1, 1, 0>(d, s, n, rows, Op<C>(p), [](const Op<C>& op, V x) TA_LAMBDA { return op.fwd(x); });
   }
-  static void bwd(char** d, const int64_t* s, int64_t n, const double* p) {
-    run_op<S, 1, 2, 1>(d, s, n, Op<C>(p), [](const Op<C>& op, V g, V x) TA_LAMBDA { return op.bwd(g, x); });
+  static void bwd(char** d, const int64_t* s, int64_t n, int64_t rows, const double* p) {
+    run_op<S, 1, 2, 1>(d, s, n, rows, Op<C>(p), [](const Op<C>& op, V g, V x) TA_LAMBDA { return op.bwd(g, x); });
   }
-  static void dbwd(char** d, const int64_t* s, int64_t n, const double* p) {
+  static void dbwd(char** d, const int64_t* s, int64_t n, int64_t rows, const double* p) {
     const Op<C> op(p);
-    run<S, 1, 3>(d, s, n, [op](V gg, V g, V x) TA_LAMBDA { return op.dbwd(gg, g, x); });
+    run<S, 1, 3>(d, s, n, rows, [op](V gg, V g, V x) TA_LAMBDA { return op.dbwd(gg, g, x); });
   }
-  static void bwd_result(char** d, const int64_t* s, int64_t n, const double* p) {
+  static void bwd_result(char** d, const int64_t* s, int64_t n, int64_t rows, const double* p) {
     if constexpr (Op<C>::kResultForm) {
       const Op<C> op(p);
-      run<S, 1, 2>(d, s, n, [op](V g, V y) TA_LAMBDA { return op.bwd_result(g, y); });
+      run<S, 1, 2>(d, s, n, rows, [op](V g, V y) TA_LAMBDA { return op.bwd_result(g, y); });
     }
   }
-  static void dbwd_result(char** d, const int64_t* s, int64_t n, const double* p) {
+  static void dbwd_result(char** d, const int64_t* s, int64_t n, int64_t rows, const double* p) {
     if constexpr (Op<C>::kResultForm) {
       const Op<C> op(p);
-      run<S, 1, 3>(d, s, n, [op](V gg, V g, V y) TA_LAMBDA { return op.dbwd_result(gg, g, y); });
+      run<S, 1, 3>(d, s, n, rows, [op](V gg, V g, V y) TA_LAMBDA { return op.dbwd_result(gg, g, y); });
     }
   }
   static void fill(cpu::Loop (&t)[kNumKinds][kNumDTypes], DType dt) {
@@ -476,15 +509,15 @@ template <template <class> class Op, class S>
 struct Parametric {
   using C = C_t<S>;
   using V = V_t<S>;
-  static void fwd(char** d, const int64_t* s, int64_t n, const double* p) {
-    run_op<S, 1, 2, 0>(d, s, n, Op<C>(p), [](const Op<C>& op, V x, V w) TA_LAMBDA { return op.fwd(x, w); });
+  static void fwd(char** d, const int64_t* s, int64_t n, int64_t rows, const double* p) {
+    run_op<S, 1, 2, 0>(d, s, n, rows, Op<C>(p), [](const Op<C>& op, V x, V w) TA_LAMBDA { return op.fwd(x, w); });
   }
-  static void bwd(char** d, const int64_t* s, int64_t n, const double* p) {
-    run_op<S, 2, 3, 1>(d, s, n, Op<C>(p), [](const Op<C>& op, V g, V x, V w) TA_LAMBDA { return op.bwd(g, x, w); });
+  static void bwd(char** d, const int64_t* s, int64_t n, int64_t rows, const double* p) {
+    run_op<S, 2, 3, 1>(d, s, n, rows, Op<C>(p), [](const Op<C>& op, V g, V x, V w) TA_LAMBDA { return op.bwd(g, x, w); });
   }
-  static void dbwd(char** d, const int64_t* s, int64_t n, const double* p) {
+  static void dbwd(char** d, const int64_t* s, int64_t n, int64_t rows, const double* p) {
     const Op<C> op(p);
-    run<S, 3, 5>(d, s, n, [op](V ggx, V ggw, V g, V x, V w) TA_LAMBDA { return op.dbwd(ggx, ggw, g, x, w); });
+    run<S, 3, 5>(d, s, n, rows, [op](V ggx, V ggw, V g, V x, V w) TA_LAMBDA { return op.dbwd(ggx, ggw, g, x, w); });
   }
   // The backward loops' last output, the per-element parameter gradient,
   // is in the compute type (float for float16/bfloat16).
@@ -625,24 +658,24 @@ TA_HD void lookup_pair(const float* table, const uint16_t* bits, VF& a, VF& b) {
 
 template <class S, bool kGather>
 struct Lut {
-  static void fwd(char** d, const int64_t* s, int64_t n, const float* const* t) {
+  static void fwd(char** d, const int64_t* s, int64_t n, int64_t rows, const float* const* t) {
     const float* f = t[0];
-    run<S, 1, 1>(d, s, n, [f](Elems<S> x) TA_LAMBDA { return lookup<kGather>(f, x.p); });
+    run<S, 1, 1>(d, s, n, rows, [f](Elems<S> x) TA_LAMBDA { return lookup<kGather>(f, x.p); });
   }
-  static void bwd(char** d, const int64_t* s, int64_t n, const float* const* t) {
+  static void bwd(char** d, const int64_t* s, int64_t n, int64_t rows, const float* const* t) {
     const float* df = t[0];
-    run<S, 1, 2>(d, s, n, [df](VF g, Elems<S> x) TA_LAMBDA { return g * lookup<kGather>(df, x.p); });
+    run<S, 1, 2>(d, s, n, rows, [df](VF g, Elems<S> x) TA_LAMBDA { return g * lookup<kGather>(df, x.p); });
   }
   // The gated units' forward and backward (gated.h) in the same order of
   // operations.
-  static void gated_fwd(char** d, const int64_t* s, int64_t n, const float* const* t) {
+  static void gated_fwd(char** d, const int64_t* s, int64_t n, int64_t rows, const float* const* t) {
     const float* f = t[0];
-    run<S, 1, 2>(d, s, n, [f](Elems<S> p, VF q) TA_LAMBDA { return lookup<kGather>(f, p.p) * q; });
+    run<S, 1, 2>(d, s, n, rows, [f](Elems<S> p, VF q) TA_LAMBDA { return lookup<kGather>(f, p.p) * q; });
   }
   // t[0]: f and f' as pairs (kind 2 of the table cache).
-  static void gated_bwd(char** d, const int64_t* s, int64_t n, const float* const* t) {
+  static void gated_bwd(char** d, const int64_t* s, int64_t n, int64_t rows, const float* const* t) {
     const float* fdf = t[0];
-    run<S, 2, 3>(d, s, n, [fdf](VF g, Elems<S> p, VF q) TA_LAMBDA {
+    run<S, 2, 3>(d, s, n, rows, [fdf](VF g, Elems<S> p, VF q) TA_LAMBDA {
       VF f, df;
       lookup_pair<kGather>(fdf, p.p, f, df);
       return Outs<VF, 2>{{(g * q) * df, g * f}};

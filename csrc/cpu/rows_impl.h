@@ -1343,27 +1343,27 @@ struct BceLoops {
   using C = C_t<S>;
   using V = V_t<S>;
   using F = act::BceWithLogits<C, kPw>;
-  static void fwd(char** d, const int64_t* s, int64_t n, const double*) {
+  static void fwd(char** d, const int64_t* s, int64_t n, int64_t rows, const double*) {
     if constexpr (kPw) {
-      run<S, 1, 4>(d, s, n, [](V x, V t, V w, V pw) TA_LAMBDA { return F::fwd(x, t, w, pw); });
+      run<S, 1, 4>(d, s, n, rows, [](V x, V t, V w, V pw) TA_LAMBDA { return F::fwd(x, t, w, pw); });
     } else {
-      run<S, 1, 3>(d, s, n, [](V x, V t, V w) TA_LAMBDA { return F::fwd(x, t, w, w); });
+      run<S, 1, 3>(d, s, n, rows, [](V x, V t, V w) TA_LAMBDA { return F::fwd(x, t, w, w); });
     }
   }
-  static void bwd(char** d, const int64_t* s, int64_t n, const double*) {
+  static void bwd(char** d, const int64_t* s, int64_t n, int64_t rows, const double*) {
     if constexpr (kPw) {
-      run<S, 1, 5>(d, s, n, [](V u, V x, V t, V w, V pw) TA_LAMBDA { return F::dx(u, x, t, w, pw); });
+      run<S, 1, 5>(d, s, n, rows, [](V u, V x, V t, V w, V pw) TA_LAMBDA { return F::dx(u, x, t, w, pw); });
     } else {
-      run<S, 1, 4>(d, s, n, [](V u, V x, V t, V w) TA_LAMBDA { return F::dx(u, x, t, w, w); });
+      run<S, 1, 4>(d, s, n, rows, [](V u, V x, V t, V w) TA_LAMBDA { return F::dx(u, x, t, w, w); });
     }
   }
-  static void bwd_t(char** d, const int64_t* s, int64_t n, const double*) {
+  static void bwd_t(char** d, const int64_t* s, int64_t n, int64_t rows, const double*) {
     if constexpr (kPw) {
-      run<S, 2, 5>(d, s, n, [](V u, V x, V t, V w, V pw) TA_LAMBDA {
+      run<S, 2, 5>(d, s, n, rows, [](V u, V x, V t, V w, V pw) TA_LAMBDA {
         return Outs<V, 2>{{F::dx(u, x, t, w, pw), F::dt(u, x, t, w, pw)}};
       });
     } else {
-      run<S, 2, 4>(d, s, n, [](V u, V x, V t, V w) TA_LAMBDA {
+      run<S, 2, 4>(d, s, n, rows, [](V u, V x, V t, V w) TA_LAMBDA {
         return Outs<V, 2>{{F::dx(u, x, t, w, w), F::dt(u, x, t, w, w)}};
       });
     }
