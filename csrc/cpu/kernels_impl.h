@@ -281,6 +281,20 @@ TA_HD void run_row(char** data, const int64_t* strides, int64_t n, F& f) {
   }
 }
 
+// body(d) for each row of TensorIterator's 2-d loop, d holding the K
+// operands' pointers at that row.
+template <int K, class Body>
+TA_HD void for_each_row(char** data, const int64_t* strides, int64_t rows, Body&& body) {
+  char* d[K];
+  for (int k = 0; k < K; ++k) d[k] = data[k];
+  for (int64_t r = 0; r < rows; ++r) {
+    if (r > 0) {
+      for (int k = 0; k < K; ++k) d[k] += strides[K + k];
+    }
+    body(d);
+  }
+}
+
 // Every row of TensorIterator's 2-d loop (cpu::Loop) in one call. A strided
 // view (a slice, the halves of a gated unit's input) arrives as many short
 // rows; a call per row paid the call and the set-up each time: relu over
@@ -288,15 +302,8 @@ TA_HD void run_row(char** data, const int64_t* strides, int64_t n, F& f) {
 // halves of 32 at 0.58x.
 template <class S, int NOut, int NIn, class F>
 void run(char** data, const int64_t* strides, int64_t n, int64_t rows, F f) {
-  constexpr int K = NOut + NIn;
-  char* d[K];
-  for (int k = 0; k < K; ++k) d[k] = data[k];
-  for (int64_t r = 0; r < rows; ++r) {
-    if (r > 0) {
-      for (int k = 0; k < K; ++k) d[k] += strides[K + k];
-    }
-    run_row<S, NOut, NIn>(d, strides, n, f);
-  }
+  for_each_row<NOut + NIn>(data, strides, rows,
+                           [&](char** d) TA_LAMBDA { run_row<S, NOut, NIn>(d, strides, n, f); });
 }
 
 // ------------------------------------------------------------ rare lanes ---
@@ -411,15 +418,9 @@ TA_HD void run_rare_row(char** data, const int64_t* strides, int64_t n, Fast& fa
 // run() through run_rare_row.
 template <class S, int NOut, int NIn, class Fast, class Rare, class Full>
 void run_rare(char** data, const int64_t* strides, int64_t n, int64_t rows, Fast fast, Rare rare, Full full) {
-  constexpr int K = NOut + NIn;
-  char* d[K];
-  for (int k = 0; k < K; ++k) d[k] = data[k];
-  for (int64_t r = 0; r < rows; ++r) {
-    if (r > 0) {
-      for (int k = 0; k < K; ++k) d[k] += strides[K + k];
-    }
+  for_each_row<NOut + NIn>(data, strides, rows, [&](char** d) TA_LAMBDA {
     run_rare_row<S, NOut, NIn>(d, strides, n, fast, rare, full);
-  }
+  });
 }
 
 // run() of body(op, inputs...), through run_rare where the op has rare lanes
