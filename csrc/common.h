@@ -158,6 +158,16 @@ inline void run_loop(cpu::Loop fn, std::initializer_list<at::Tensor> outputs, st
                 outputs, inputs, grain);
 }
 
+// The same for a lookup-table loop (cpu::LutLoop) reading `tables`.
+inline void run_loop(cpu::LutLoop fn, std::initializer_list<at::Tensor> outputs,
+                     std::initializer_list<at::Tensor> inputs, const float* const* tables, int64_t grain) {
+  TORCH_INTERNAL_ASSERT(fn != nullptr);
+  run_loop_with([fn, tables](char** data, const int64_t* strides, int64_t n, int64_t rows) {
+                  fn(data, strides, n, rows, tables);
+                },
+                outputs, inputs, grain);
+}
+
 // The table of f(x) (kind 0), f'(x) (kind 1, from the saved input) or both
 // side by side (kind 2: f, f' of value i at 2i, 2i + 1) of a
 // pointwise op over the 65536 values of a float16 / bfloat16 input, for the

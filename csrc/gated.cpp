@@ -199,9 +199,7 @@ bool run_from_tables(const GatedInfo& gi, int kind, std::initializer_list<at::Te
   if (!f) return false;
   const float* t[1] = {f->data()};
   const cpu::LutLoop fn = lut_loop(isa, /*gated=*/true, kind, st);
-  run_loop_with(
-      [fn, &t](char** data, const int64_t* strides, int64_t n, int64_t rows) { fn(data, strides, n, rows, t); },
-      outputs, inputs, kGatedGrain);
+  run_loop(fn, outputs, inputs, t, kGatedGrain);
   return true;
 }
 

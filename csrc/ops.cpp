@@ -465,9 +465,7 @@ void run_pointwise(OpId id, Kind kind, const at::Tensor& out, std::initializer_l
     if (const Table table = lookup_table(isa, id, k, st, params, out.numel())) {
       const cpu::LutLoop fn = lut_loop(isa, /*gated=*/false, k, st);
       const float* t[1] = {table->data()};
-      run_loop_with(
-          [fn, &t](char** data, const int64_t* strides, int64_t n, int64_t rows) { fn(data, strides, n, rows, t); },
-          {out}, inputs, info.grain);
+      run_loop(fn, {out}, inputs, t, info.grain);
       return;
     }
   }

@@ -818,9 +818,10 @@ TA_HD V exp_nonpos_pair_f32(V xh, V xl) {
 // The float activations built on the logistic function: m sigmoid(t)
 // (sigmoid, silu, swish, gelu-tanh) and derivatives of the form
 // s (1 + c sn), s = sigmoid(t), sn = sigmoid(-t) (silu, swish, gelu-tanh).
-// Their speed is that of e^-|t| plus one division, so nothing is compensated:
-// e^-|t| = p 2^n with p = 1 + (r + r^2 P(r)) rounded once, d = 1 + p 2^n
-// rounded once, one division, one product. On the left (t < 0) the factor
+// Their speed is that of e^-|t| plus one reciprocal, so nothing is
+// compensated: e^-|t| = p 2^n with p = 1 + (r + r^2 P(r)) rounded once,
+// d = 1 + p 2^n rounded once, one division (the derivatives: a reciprocal
+// refined by one Newton step, see logistic_recip), one product. On the left (t < 0) the factor
 // 2^n is applied last, after the product with m, so a product that is a
 // normal number is rounded once even where sigmoid(t) alone is subnormal
 // (x sigmoid(x) stays normal down to x = -91.4, sigmoid(x) only to -87.3).
