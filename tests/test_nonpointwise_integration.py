@@ -402,3 +402,26 @@ def test_short_rows_give_the_same_bits_in_every_layout(each_isa, dtype, cols):
                 assert torch.equal(a, b[:n]), f"{vname}: {name} result {i}"
             else:
                 torch.testing.assert_close(a, b[:n], msg=lambda m: f"{vname}: result {i}: {m}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=["f32", "f64", "bf16"])
+@pytest.mark.parametrize("cols", [7, 64, 256])
+def test_short_rows_of_a_call_larger_than_l2_give_the_bits_of_a_small_call(each_isa, dtype, cols):
+    """A call whose short rows take more than L2 (1 MiB per thread's share;
+    here 4 MiB of input) prefetches the next tile's rows as it goes, which
+    must leave every row's forward result as a small call computes it."""
+    g = torch.Generator().manual_seed(9)
+    rows = -(-(4 << 20) // (cols * dtype.itemsize))
+    x = (torch.randn(rows, cols, generator=g, dtype=torch.float64) * 4).to(dtype)
+    t = torch.randint(0, cols, (rows,), generator=g)
+    for name in ("softmax", "log_softmax", "softmin"):
+        if cols > COLUMN_ROWS[name]:
+            continue
+        fn = getattr(F, name)
+        big = fn(x, 1)
+        for a in (0, rows // 2 - 5, rows - 40):
+            assert torch.equal(big[a:a + 40], fn(x[a:a + 40], 1)), f"{name}: rows {a} to {a + 40}"
+    big = F.cross_entropy(x, t, reduction="none")
+    for a in (0, rows // 2 - 5, rows - 40):
+        assert torch.equal(big[a:a + 40], F.cross_entropy(x[a:a + 40], t[a:a + 40], reduction="none")), \
+            f"cross_entropy: rows {a} to {a + 40}"

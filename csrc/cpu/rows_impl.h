@@ -456,6 +456,37 @@ char* row_buffers(std::vector<char>& buf, int64_t elems, int64_t* offset) {
   return buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
 }
 
+// Reads rows [a, b) of the row inputs into L2 where their rows are
+// contiguous (drive_columns asks for the next tile's, a group's worth while
+// each group of the current tile computes). The tile's copy reads a line of
+// each of 16 rows at a time, which the hardware prefetchers follow poorly
+// from memory. Softmax over rows of 64, float32, 4M elements, one thread,
+// against PyTorch's: 0.50-0.56x without, 0.67-0.69x with; log_softmax
+// 0.62-0.64x and 0.71-0.72x. Calls whose rows fit in L2 (kPrefetchBytes,
+// L2's size on the machines measured) skip it: their rows are likely
+// there, and the prefetches cost them 3-5%. GCC deletes loops whose only
+// statements are __builtin_prefetch, so on x86 the instruction is written
+// out.
+constexpr int64_t kPrefetchBytes = 1 << 20;
+template <class Body>
+void prefetch_rows(const RowCall& c, const Body&, int64_t a, int64_t b) {
+  for (int k = Body::kOut; k < Body::kOps; ++k) {
+    const int64_t bytes = c.n * Body::size(k);
+    if (!Body::row(k) || c.dim_strides[k] != Body::size(k) || bytes == 0) continue;
+    for (int64_t r = a; r < b; ++r) {
+      const char* p = c.data[k] + r * c.strides[k];
+      for (int64_t o = 0; o < bytes + 63; o += 64) {
+        const char* q = p + std::min(o, bytes - 1);
+#if defined(__x86_64__) || defined(__i386__)
+        asm volatile("prefetcht1 %0" : : "m"(*q));
+#else
+        __builtin_prefetch(q, 0, 2);
+#endif
+      }
+    }
+  }
+}
+
 // One group of nl rows on the column path: whole groups with every access a
 // vector (ColSeq), the last, partial one through buffers.
 template <class Body>
@@ -536,6 +567,7 @@ void drive_columns(const RowCall& c, const Body& body, bool adjacent) {
     rs[k] = Body::row(k) ? Body::size(k) : c.strides[k];
   }
   const bool direct = rows_out(body, c);
+  const bool fetch = c.nrows * row_bytes * c.n > kPrefetchBytes;
   alignas(64) unsigned char stats[kStatsBytes];
   for (int64_t r0 = 0; r0 < c.nrows; r0 += rows) {
     const int64_t nr = std::min(rows, c.nrows - r0);
@@ -545,6 +577,7 @@ void drive_columns(const RowCall& c, const Body& body, bool adjacent) {
                   c.dim_strides[k], nr, c.n);
     for (int64_t g = 0; g < nr; g += W) {
       const int nl = static_cast<int>(std::min<int64_t>(W, nr - g));
+      if (fetch) prefetch_rows(c, body, std::min(r0 + rows + g, c.nrows), std::min(r0 + rows + g + W, c.nrows));
       for (int k = 0; k < K; ++k)
         ptr[k] = Body::row(k) ? base + offset[k] + g * Body::size(k) : c.data[k] + (r0 + g) * c.strides[k];
       run_group(body, ptr, ds, rs, nl, c.n, direct ? stats : nullptr);
