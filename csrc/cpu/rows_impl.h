@@ -462,14 +462,14 @@ char* row_buffers(std::vector<char>& buf, int64_t elems, int64_t* offset) {
 // each of 16 rows at a time, which the hardware prefetchers follow poorly
 // from memory. Softmax over rows of 64, float32, 4M elements, one thread,
 // against PyTorch's: 0.50-0.56x without, 0.67-0.69x with; log_softmax
-// 0.62-0.64x and 0.71-0.72x. Calls whose rows fit in L2 (kPrefetchBytes,
-// L2's size on the machines measured) skip it: their rows are likely
-// there, and the prefetches cost them 3-5%. GCC deletes loops whose only
+// 0.62-0.64x and 0.71-0.72x. A thread whose share of the rows fits in L2
+// (kPrefetchBytes, L2's size on the machines measured) skips it: its rows
+// are likely there, and the prefetches cost it 3-5%. GCC deletes loops whose only
 // statements are __builtin_prefetch, so on x86 the instruction is written
 // out.
 constexpr int64_t kPrefetchBytes = 1 << 20;
 template <class Body>
-void prefetch_rows(const RowCall& c, const Body&, int64_t a, int64_t b) {
+void prefetch_rows(const RowCall& c, int64_t a, int64_t b) {
   for (int k = Body::kOut; k < Body::kOps; ++k) {
     const int64_t bytes = c.n * Body::size(k);
     if (!Body::row(k) || c.dim_strides[k] != Body::size(k) || bytes == 0) continue;
@@ -577,7 +577,7 @@ void drive_columns(const RowCall& c, const Body& body, bool adjacent) {
                   c.dim_strides[k], nr, c.n);
     for (int64_t g = 0; g < nr; g += W) {
       const int nl = static_cast<int>(std::min<int64_t>(W, nr - g));
-      if (fetch) prefetch_rows(c, body, std::min(r0 + rows + g, c.nrows), std::min(r0 + rows + g + W, c.nrows));
+      if (fetch) prefetch_rows<Body>(c, std::min(r0 + rows + g, c.nrows), std::min(r0 + rows + g + W, c.nrows));
       for (int k = 0; k < K; ++k)
         ptr[k] = Body::row(k) ? base + offset[k] + g * Body::size(k) : c.data[k] + (r0 + g) * c.strides[k];
       run_group(body, ptr, ds, rs, nl, c.n, direct ? stats : nullptr);
